@@ -1,0 +1,3 @@
+from spinegui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Qt-free and torch-free core: DICOM decoding, the VinDr index, the cache, the demo dataset."""
