@@ -1,0 +1,224 @@
+"""The `spinegui` command. Each subcommand calls the same core functions the GUI calls.
+
+Bad input ends with exit code 2 and one line `spinegui: error: <file>: <reason>` on stderr; --debug
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from spinegui import __version__
+from spinegui.core.errors import InputError
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own usage errors keep the same one-line shape
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"spinegui: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="spinegui", description="Spine X-ray augmentation research on VinDr-SpineXR.")
+    p.add_argument("--version", action="version", version=f"spinegui {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    d = sub.add_parser("demo-data", help="write a procedural demo dataset in the VinDr-SpineXR layout")
+    d.add_argument("out", type=Path, help="new (or empty) folder to write")
+    d.add_argument("--images", type=int, default=300, help="number of images (default 300)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--full-size", action="store_true", help="VinDr-like 2300-3300 px tall images (slower)")
+    d.add_argument("--class-mix", choices=("vindr", "balanced"), default="vindr",
+                   help="vindr: the dataset's imbalance (default); balanced: each class about equally often")
+    d.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+
+    i = sub.add_parser("info", help="summarise a dataset: images, studies, readers, counts, problems")
+    i.add_argument("root", type=Path)
+    i.add_argument("--json", action="store_true", help="machine-readable output")
+    i.add_argument("--workspace", type=Path, default=None, help="workspace folder (default: per dataset)")
+
+    r = sub.add_parser("render", help="render a DICOM's display image to an 8-bit PNG")
+    r.add_argument("file", type=Path)
+    r.add_argument("-o", "--output", type=Path, required=True)
+    r.add_argument("--window", type=float, nargs=2, metavar=("CENTER", "WIDTH"), default=None)
+    r.add_argument("--frame", type=int, default=0, help="frame of a multi-frame file (default 0)")
+
+    c = sub.add_parser("cache", help="decode every image once into the workspace cache")
+    c.add_argument("root", type=Path)
+    c.add_argument("--size", type=int, default=256, help="training array size in pixels (default 256)")
+    c.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    c.add_argument("--workspace", type=Path, default=None, help="workspace folder (default: per dataset)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_help()
+        return 0
+    handler = {"demo-data": cmd_demo_data, "info": cmd_info, "render": cmd_render, "cache": cmd_cache}[args.command]
+    try:
+        return handler(args) or 0
+    except InputError as exc:
+        if args.debug:
+            raise
+        print(f"spinegui: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("spinegui: cancelled", file=sys.stderr)
+        return 130
+
+
+# --- helpers ------------------------------------------------------------------------------------
+class _Bar:
+    """A throttled one-line progress bar on stderr (a few redraws a second, not one per item)."""
+
+    def __init__(self, label: str):
+        self.label, self.last, self.t0 = label, 0.0, time.monotonic()
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int, _item: str = "") -> None:
+        now = time.monotonic()
+        # On a terminal redraw a few times a second; in a log, a line every 5 s is plenty.
+        if done < total and now - self.last < (0.25 if self.tty else 5.0):
+            return
+        self.last = now
+        frac = done / total if total else 1.0
+        bar = "#" * int(frac * 30)
+        line = f"{self.label} [{bar:<30}] {done}/{total} {now - self.t0:5.1f}s"
+        if self.tty:
+            print("\r" + line, end="\n" if done >= total else "", file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+
+def _positive(name: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise InputError(None, f"{name} must be at least 1 (got {value})")
+
+
+# --- commands -----------------------------------------------------------------------------------
+def cmd_demo_data(args) -> int:
+    from spinegui.core.demo.dataset import generate_demo_dataset
+
+    _positive("--images", args.images)
+    _positive("--workers", args.workers)
+    t0 = time.perf_counter()
+    plans = generate_demo_dataset(args.out, args.images, args.seed, args.full_size, args.class_mix,
+                                  args.workers, _Bar("demo-data"))
+    studies = len({p.study_id for p in plans})
+    print(f"wrote {len(plans)} images from {studies} studies to {args.out} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from spinegui.core.cache import ImageCache
+    from spinegui.core.vindr import check_boxes_against_sizes, load_index
+    from spinegui.core.workspace import default_workspace_dir
+
+    index = load_index(args.root)
+    counts = index.counts()
+    problems = list(index.problems)
+    cache_dir = (args.workspace or default_workspace_dir(index.root)) / "cache"
+    cache = ImageCache(cache_dir) if (cache_dir / "manifest.json").exists() else None
+    if cache:  # the cache knows the image sizes, so boxes can be checked against them for free
+        sizes = {k: tuple(e["shape"]) for k, e in cache.entries.items() if e.get("state") == "ok"}
+        problems += check_boxes_against_sizes(index, sizes)
+        for image_id, reason in sorted(cache.failures().items()):
+            rec = index.images.get(image_id)
+            problems.append(_decode_problem(rec, image_id, reason))
+    counts["problems"] = [
+        {"path": str(p.path), "line": p.line, "severity": p.severity, "reason": p.reason} for p in problems
+    ]
+    counts["root"] = str(index.root)
+    counts["cache"] = str(cache_dir) if cache else None
+    if args.json:
+        print(json.dumps(counts, indent=2))
+    else:
+        _print_info(counts, problems)
+    return 0
+
+
+def _decode_problem(rec, image_id: str, reason: str):
+    from spinegui.core.vindr import Problem
+
+    return Problem(rec.path if rec else Path(image_id), f"cannot decode: {reason}")
+
+
+def _print_info(counts: dict, problems) -> None:
+    print(f"dataset  {counts['root']}")
+    print(f"images   {counts['images']}  studies {counts['studies']}  series {counts['series']}")
+    print(f"readers  {', '.join(counts['readers']) or '-'}")
+    splits = counts["splits"]
+    print()
+    print(f"{'':24}" + "".join(f"{s:>18}" for s in splits))
+    for key in ("images", "studies", "normal", "abnormal", "boxes"):
+        print(f"{key:24}" + "".join(f"{splits[s][key]:>18}" for s in splits))
+    print(f"{'class (boxes / images)':24}")
+    for cls in next(iter(splits.values()))["classes"]:
+        cells = "".join(f"{splits[s]['classes'][cls]['boxes']:>11} / {splits[s]['classes'][cls]['images']:<4}" for s in splits)
+        print(f"  {cls:22}{cells}")
+    print()
+    if not problems:
+        print("problems none")
+        return
+    print(f"problems {len(problems)}")
+    for p in problems[:25]:
+        print(f"  {p.severity}: {p}")
+    if len(problems) > 25:
+        print(f"  ... and {len(problems) - 25} more (--json lists all)")
+
+
+def cmd_render(args) -> int:
+    from PIL import Image
+
+    from spinegui.core.dicom_io import read_image
+    from spinegui.core.display import Window
+
+    img = read_image(args.file, frame=args.frame)
+    window = None
+    if args.window:
+        center, width = args.window
+        if width <= 0:
+            raise InputError(None, f"--window width must be positive (got {width:g})")
+        window = Window(center, width, "user")
+    out = args.output
+    if out.suffix.lower() != ".png":
+        raise InputError(out, "output must be a .png file")
+    try:
+        Image.fromarray(img.display_u8(window)).save(out)
+    except OSError as exc:
+        raise InputError(out, f"cannot write: {exc.strerror or exc}") from None
+    print(f"wrote {out} ({img.pixels.shape[1]}x{img.pixels.shape[0]})")
+    return 0
+
+
+def cmd_cache(args) -> int:
+    from spinegui.core.cache import ImageCache
+    from spinegui.core.vindr import load_index
+    from spinegui.core.workspace import Workspace
+
+    _positive("--size", args.size)
+    _positive("--workers", args.workers)
+    if args.size > 4096:
+        raise InputError(None, f"--size {args.size} is larger than any VinDr image; use at most 4096")
+    index = load_index(args.root)
+    ws = Workspace.for_dataset(index.root, args.workspace)
+    cache = ImageCache(ws.cache_dir)
+    items = [(r.image_id, r.path) for r in index.images.values() if r.file_exists]
+    report = cache.build(items, train_size=args.size, workers=args.workers, progress=_Bar("cache"))
+    rate = report.decoded / report.seconds if report.seconds else 0.0
+    print(
+        f"cache {ws.cache_dir}: {report.decoded} decoded, {report.reused} up to date, {report.failed} failed "
+        f"in {report.seconds:.1f} s ({rate:.1f} images/s)"
+    )
+    for image_id, reason in sorted(cache.failures().items())[:20]:
+        print(f"  failed {index.images[image_id].path if image_id in index.images else image_id}: {reason}")
+    return 0
