@@ -28,6 +28,16 @@ LESION_TYPES = (
     "Other lesions",
 )
 NO_FINDING = "No finding"
+# One colour per lesion type, shared by the viewer, exports and docs (distinct on grey X-rays).
+LESION_COLOURS = {
+    "Osteophytes": "#ff4d4d",
+    "Disc space narrowing": "#33d17a",
+    "Surgical implant": "#3daee9",
+    "Foraminal stenosis": "#f5c211",
+    "Spondylolysthesis": "#c061cb",
+    "Vertebral collapse": "#ff8c1a",
+    "Other lesions": "#99c1f1",
+}
 LABELS = LESION_TYPES + (NO_FINDING,)
 SPLITS = ("train", "test")
 IMAGE_SUFFIX = ".dicom"

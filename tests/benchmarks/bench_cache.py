@@ -22,7 +22,7 @@ from spinegui.core.vindr import load_index
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--images", type=int, default=16)
+    ap.add_argument("--images", type=int, default=32)  # enough to amortise starting the workers
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
