@@ -248,6 +248,7 @@ def decode_to_cache(cache_dir: Path, job: CacheJob) -> dict:
         "dtype": str(display.dtype),
         "window": [img.window.center, img.window.width, img.window.source],
         "invert": bool(img.invert),
+        "synthetic": bool(img.synthetic),
         "pixel_spacing": list(img.pixel_spacing) if img.pixel_spacing else None,
         "train": {str(job.train_size): geometry},
     }

@@ -85,6 +85,7 @@ class DicomImage:
     windows: tuple[Window, ...] = ()     # every window preset in the file (the first is ``window``)
     decoder: str = ""                    # backend that decoded it (for diagnostics and benchmarks)
     sop_class: str = ""
+    synthetic: bool = False              # the file says it is synthetic/derived: shown with a badge
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -195,7 +196,16 @@ def _read_image(path: Path, frame: int) -> DicomImage:
         windows=windows,
         decoder=dec.backend,
         sop_class=sop_class_name(ds),
+        synthetic=is_synthetic(ds),
     )
+
+
+def is_synthetic(ds) -> bool:
+    """True when the file declares itself synthetic (our demo, augmentation and GAN outputs all do,
+    in SeriesDescription / DerivationDescription / ImageType)."""
+    words = [str(ds.get(k, "") or "") for k in ("SeriesDescription", "DerivationDescription")]
+    words += [str(v) for v in (ds.get("ImageType") or [])]
+    return any("SYNTHETIC" in w.upper() for w in words)
 
 
 def _get_int(ds, keyword: str, default: int = 0) -> int:

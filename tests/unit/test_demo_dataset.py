@@ -9,6 +9,7 @@ import pydicom
 import pytest
 
 from spinegui.core.demo.dataset import generate_demo_dataset, plan_dataset
+from spinegui.core.dicom_io import read_image
 from spinegui.core.errors import InputError
 from spinegui.core.vindr import COLUMNS, LABELS, LESION_TYPES, load_index
 
@@ -51,6 +52,7 @@ def test_files_are_vindr_dicoms(demo_root):
         assert str(ds.PatientName) == "" and ds.PatientID == ""
         assert float(ds.WindowWidth) > 0 and ds.PixelSpacing[0] > 0
         px = ds.pixel_array
+        assert read_image(rec.path).synthetic
         assert px.shape == (ds.Rows, ds.Columns) and px.max() <= 4095
 
 

@@ -459,3 +459,14 @@ def test_dataset_without_preamble_or_file_meta(tmp_path):
     np.testing.assert_array_equal(img.pixels, arr)
     assert img.transfer_syntax == "1.2.840.10008.1.2"  # implicit VR little endian, as read
     assert read_header(path)["Transfer syntax"].startswith("-")
+
+
+def test_synthetic_flag_follows_the_files_own_marking(tmp_path):
+    from dicom_factory import vindr_like_file
+
+    real, _ = vindr_like_file(tmp_path / "real.dicom", rows=64, cols=32)
+    assert read_image(real).synthetic is False
+    ds = pydicom.dcmread(real)
+    ds.SeriesDescription = "SYNTHETIC DEMO"
+    ds.save_as(tmp_path / "synthetic.dicom")
+    assert read_image(tmp_path / "synthetic.dicom").synthetic is True
