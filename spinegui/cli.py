@@ -28,6 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="spinegui", description="Spine X-ray augmentation research on VinDr-SpineXR.")
     p.add_argument("--version", action="version", version=f"spinegui {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    p.add_argument("--dataset", type=Path, default=None,
+                   help="open the app on this VinDr-SpineXR root (default: the last one, or the demo dataset)")
+    p.add_argument("--screenshot", type=Path, default=None, metavar="OUT.png",
+                   help="open the app, save a picture of the window once the first image is drawn, exit")
+    p.add_argument("--workspace", dest="app_workspace", type=Path, default=None,
+                   help="the app's workspace folder (default: one per dataset under the user data folder)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     d = sub.add_parser("demo-data", help="write a procedural demo dataset in the VinDr-SpineXR layout")
@@ -55,15 +61,36 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--size", type=int, default=256, help="training array size in pixels (default 256)")
     c.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     c.add_argument("--workspace", type=Path, default=None, help="workspace folder (default: per dataset)")
+
+    x = sub.add_parser("export", help="write the current annotations as VinDr CSV, COCO, Pascal VOC or YOLO")
+    x.add_argument("root", type=Path)
+    x.add_argument("--format", choices=("vindr", "coco", "voc", "yolo"), required=True)
+    x.add_argument("--out", type=Path, required=True, help="new or empty folder to write")
+    x.add_argument("--workspace", type=Path, default=None, help="workspace folder (default: per dataset)")
+    x.add_argument("--provenance", action="store_true",
+                   help="vindr: add edited_by, edited_at, verified_by, verified_at columns")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()
     args = build_parser().parse_args(argv)
     if args.command is None:
-        build_parser().print_help()
-        return 0
-    handler = {"demo-data": cmd_demo_data, "info": cmd_info, "render": cmd_render, "cache": cmd_cache}[args.command]
+        return _run(args, lambda a: _open_app(a, started))
+    handler = {"demo-data": cmd_demo_data, "info": cmd_info, "render": cmd_render, "cache": cmd_cache,
+               "export": cmd_export}[args.command]
+    return _run(args, handler)
+
+
+def _open_app(args, started: float) -> int:
+    from spinegui.ui.app import run_app
+
+    if args.screenshot is not None and args.screenshot.suffix.lower() != ".png":
+        raise InputError(args.screenshot, "the screenshot must be a .png file")
+    return run_app(args.dataset, args.screenshot, args.app_workspace, started)
+
+
+def _run(args, handler) -> int:
     try:
         return handler(args) or 0
     except InputError as exc:
@@ -221,4 +248,14 @@ def cmd_cache(args) -> int:
     )
     for image_id, reason in sorted(cache.failures().items())[:20]:
         print(f"  failed {index.images[image_id].path if image_id in index.images else image_id}: {reason}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from spinegui.core.exports import export_workspace
+
+    report = export_workspace(args.root, args.format, args.out, args.workspace, provenance=args.provenance,
+                              progress=_Bar("image sizes"))
+    print(f"exported {report.images} images ({report.boxes} boxes, {report.no_finding_images} without boxes) "
+          f"as {report.format} to {report.out_dir}")
     return 0
