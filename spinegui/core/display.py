@@ -21,12 +21,16 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "WINDOW_PRESETS",
     "VoiLut",
     "Window",
     "apply_voi_lut",
     "apply_window",
+    "levels_and_lut",
     "percentile_window",
+    "preset_window",
     "to_uint8",
+    "value_range",
     "voi_lut_window",
     "window_lut",
 ]
@@ -41,7 +45,7 @@ class Window:
 
     ``source`` says where it came from: ``"dicom"`` (WindowCenter/WindowWidth tags), ``"voi-lut"`` (a
     linear stand-in for a VOI LUT Sequence; the image's own ``display()`` applies the LUT itself),
-    ``"percentile"`` (computed from the pixels) or ``"user"``. ``function`` is the DICOM VOI LUT
+    ``"percentile"`` (computed from the pixels), ``"preset"`` (``preset_window``) or ``"user"``. ``function`` is the DICOM VOI LUT
     Function: ``"LINEAR"`` (default), ``"LINEAR_EXACT"`` or ``"SIGMOID"``.
     """
 
@@ -233,3 +237,64 @@ def window_lut(window: Window, invert: bool, lo_value: int, hi_value: int) -> np
         raise ValueError(f"hi_value {hi_value} < lo_value {lo_value}")
     values = np.arange(lo_value, hi_value + 1, dtype=np.float64)
     return to_uint8(apply_window(values, window, invert=invert))
+
+
+# --- viewer helpers -----------------------------------------------------------------------------
+WINDOW_PRESETS = ("Default (DICOM)", "Auto (percentiles)", "Bone", "Soft tissue", "Full range")
+# (centre, width) as fractions of the robust (percentile) value range. Radiograph values are not
+# Hounsfield units, so CT presets (W 2000 L 500, ...) mean nothing here. Dense bone sits at the high
+# end of a MONOCHROME2 image and soft tissue lower; MONOCHROME1 stores the opposite, so it is mirrored.
+_RANGE_PRESETS = {"Bone": (0.65, 0.55), "Soft tissue": (0.3, 0.5)}
+
+
+def value_range(pixels: np.ndarray) -> tuple[float, float]:
+    """The finite minimum and maximum of ``pixels`` (NaN and inf ignored; (0, 1) when none)."""
+    a = np.asarray(pixels)
+    if a.dtype.kind == "f":
+        a = a[np.isfinite(a)]
+    if a.size == 0:
+        return 0.0, 1.0
+    return float(a.min()), float(a.max())
+
+
+def preset_window(name: str, pixels: np.ndarray, default: Window, monochrome1: bool = False,
+                  robust: Window | None = None) -> Window:
+    """The window of one of ``WINDOW_PRESETS`` for this image.
+
+    ``default`` is the file's own window; ``monochrome1`` says whether high values are dark (it mirrors
+    Bone and Soft tissue); ``robust`` is ``percentile_window(pixels)`` when the caller already has it.
+    """
+    if name == "Default (DICOM)":
+        return default
+    if name not in WINDOW_PRESETS:
+        raise ValueError(f"unknown window preset {name!r}; expected one of: " + ", ".join(WINDOW_PRESETS))
+    if name == "Full range":
+        return Window.from_range(*value_range(pixels), source="preset")
+    robust = robust if robust is not None else percentile_window(pixels)
+    if name == "Auto (percentiles)":
+        return robust
+    fc, fw = _RANGE_PRESETS[name]
+    if monochrome1:
+        fc = 1.0 - fc
+    lo, span = robust.lower, robust.upper - robust.lower
+    return Window.from_range(lo + (fc - fw / 2) * span, lo + (fc + fw / 2) * span, source="preset")
+
+
+def levels_and_lut(window: Window, invert: bool = False, n: int = 256) -> tuple[tuple[float, float], np.ndarray]:
+    """``(levels, lut)`` for viewers that bin values linearly between two levels and colour each bin
+    through an ``n``-entry uint8 LUT, as pyqtgraph's ImageItem does on its fast path for uint16 data:
+    value ``v`` falls in bin ``clip(floor((v - lo) * n / (hi - lo)), 0, n - 1)``.
+
+    The LUT holds the window (any VOI LUT Function) and the inversion evaluated at the bin centres, so
+    changing the window costs a 256-entry table, never a pass over the image. Within one grey level of
+    ``to_uint8(apply_window(v, window, invert))`` for linear windows, a few levels for SIGMOID.
+    """
+    if window.function == "SIGMOID":
+        w = window.width if window.width > 0 else 1.0
+        lo, hi = window.center - 2.0 * w, window.center + 2.0 * w  # the sigmoid is 0/255 beyond +-2w
+    else:
+        lo, hi = window.lower, window.upper
+        if not hi > lo:  # width 1: a threshold at lo
+            lo, hi = lo - 0.5, lo + 0.5
+    centres = lo + (np.arange(n, dtype=np.float64) + 0.5) * ((hi - lo) / n)
+    return (float(lo), float(hi)), to_uint8(apply_window(centres, window, invert=invert))

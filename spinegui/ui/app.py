@@ -1,0 +1,118 @@
+"""Start the desktop app: platform check, QApplication, settings, the dataset to open, --screenshot."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from spinegui.core.errors import InputError
+from spinegui.core.workspace import data_home
+
+DEMO_IMAGES = 300
+
+
+def demo_dataset_dir() -> Path:
+    return data_home() / "demo-dataset"
+
+
+def run_app(dataset: Path | None = None, screenshot: Path | None = None, workspace: Path | None = None,
+            started: float | None = None) -> int:
+    started = started or time.perf_counter()
+    if screenshot is not None and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # a picture needs no screen
+    from spinegui.ui.platform_check import platform_problem
+
+    problem = platform_problem()
+    if problem:
+        raise InputError(None, problem)
+
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("spinegui")
+    app.setOrganizationName("spinegui")
+    settings = QSettings(str(data_home() / "settings.ini"), QSettings.Format.IniFormat)
+
+    from spinegui.ui.main_window import MainWindow
+
+    window = MainWindow(settings, workspace)
+    window.setProperty("headless", screenshot is not None)
+    root = dataset or _last_dataset(settings)
+    window.show()
+    if screenshot is not None:
+        _arm_screenshot(window, screenshot, started)
+    if root is not None:
+        if not window.open_dataset(root) and screenshot is not None:
+            raise InputError(root, "cannot open the dataset for --screenshot")
+    else:
+        _make_demo_then_open(window)
+    return app.exec()
+
+
+def _last_dataset(settings) -> Path | None:
+    last = settings.value("last_dataset")
+    if last and Path(last).is_dir():
+        return Path(last)
+    demo = demo_dataset_dir()
+    return demo if (demo / "annotations" / "train.csv").exists() else None
+
+
+def _make_demo_then_open(window) -> None:
+    """First start: write the demo dataset with a progress dialog, then open it."""
+    from PySide6.QtWidgets import QProgressDialog
+
+    from spinegui.ui.background import DemoGenerator
+
+    target = demo_dataset_dir()
+    if target.exists() and any(target.iterdir()):  # a half-written demo from an interrupted first start
+        import shutil
+
+        shutil.rmtree(target)
+    dialog = QProgressDialog("Making the demo dataset (first start)…", None, 0, DEMO_IMAGES, window)
+    dialog.setWindowTitle("spinegui")
+    dialog.setMinimumDuration(0)
+    gen = DemoGenerator(target, DEMO_IMAGES, parent=window)
+    gen.progress.connect(lambda done, total: dialog.setValue(done))
+
+    def finished(error: str) -> None:
+        dialog.close()
+        if error:
+            window.show_error(error)
+        else:
+            window.open_dataset(target)
+
+    gen.finished.connect(finished)
+    window._demo_generator = gen  # keep it alive
+    gen.start()
+
+
+def _arm_screenshot(window, out: Path, started: float) -> None:
+    """Save the window once the first full-resolution image is drawn, print the time, quit."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    state = {"done": False}
+
+    def on_shown(_image_id: str, _full: bool) -> None:
+        if state["done"]:
+            return
+        state["done"] = True
+        first = time.perf_counter() - started
+        QApplication.processEvents()
+
+        def save() -> None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if not window.grab().save(str(out)):
+                print(f"spinegui: error: {out}: cannot write the screenshot", file=sys.stderr)
+                QApplication.exit(2)
+                return
+            print(f"first image after {first:.2f} s; screenshot {out}")
+            window.close()
+            QApplication.exit(0)
+
+        QTimer.singleShot(300, save)  # let the status bar and thumbnails settle
+
+    window.image_shown.connect(on_shown)

@@ -1,0 +1,333 @@
+"""The main window: browser | viewer | annotation and header panels, menus, status bar.
+
+It wires panels to the core objects of one dataset (index, workspace, cache, annotation store) and
+holds no computation of its own.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QThread, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+)
+
+from spinegui.core.annotations import AnnotationStore
+from spinegui.core.cache import ImageCache
+from spinegui.core.errors import InputError
+from spinegui.core.vindr import VinDrIndex, load_index
+from spinegui.core.workspace import Workspace
+from spinegui.ui.annotation_panel import AnnotationPanel
+from spinegui.ui.background import CacheBuilder
+from spinegui.ui.browser import StudyBrowser
+from spinegui.ui.header_panel import HeaderPanel
+from spinegui.ui.image_loader import ImageLoader
+from spinegui.ui.viewer import ImageViewer
+from spinegui.ui.window_menus import build_menus
+
+
+class MainWindow(QMainWindow):
+    image_shown = Signal(str, bool)  # image_id, full resolution
+
+    def __init__(self, settings: QSettings, workspace_dir: Path | None = None):
+        super().__init__()
+        self.settings = settings
+        self.workspace_dir = workspace_dir
+        self.index: VinDrIndex | None = None
+        self.store: AnnotationStore | None = None
+        self.cache: ImageCache | None = None
+        self.builder: CacheBuilder | None = None
+        self.browser: StudyBrowser | None = None
+        self.current: str | None = None
+        self.started = time.perf_counter()
+        self.setWindowTitle("spinegui")
+
+        self.viewer = ImageViewer(self)
+        self.setCentralWidget(self.viewer)
+        self.loader = ImageLoader(self)
+        self.loader.ready.connect(self._on_image_ready)
+        self.loader.failed.connect(self._on_image_failed)
+        self.annotation_panel = AnnotationPanel()
+        self.header_panel = HeaderPanel()
+        self.browser_dock = self._dock("Studies", None, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.annotation_dock = self._dock("Annotations", self.annotation_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.header_dock = self._dock("DICOM header", self.header_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.annotation_dock, self.header_dock)
+        self.annotation_dock.raise_()
+
+        self.viewer.cursor_info.connect(lambda text: self.cursor_label.setText(text))
+        self.viewer.window_changed.connect(self._on_window_changed)
+        self.viewer.box_selected.connect(self.annotation_panel.select_box)
+        self.viewer.message.connect(self._on_edit_message)
+        self.annotation_panel.message.connect(self.show_message)
+        self.annotation_panel.reader_requested.connect(self.ask_reader)
+
+        self.cursor_label = QLabel()
+        self.window_label = QLabel()
+        self.save_label = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setFormat("caching %v/%m")
+        self.progress.hide()
+        bar = self.statusBar()
+        bar.addWidget(self.cursor_label, 1)
+        bar.addPermanentWidget(self.window_label)
+        bar.addPermanentWidget(self.save_label)
+        bar.addPermanentWidget(self.progress)
+        self.actions: dict[str, QAction] = build_menus(self)
+        self._restore_layout()
+
+    def _dock(self, title, widget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        if widget is not None:
+            dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    # --- dataset ----------------------------------------------------------------------------------
+    def open_dataset(self, root: str | Path) -> bool:
+        """Open a VinDr root; on bad input say what is wrong and keep the current dataset."""
+        try:
+            index = load_index(root)
+            ws = Workspace.for_dataset(index.root, self.workspace_dir)
+            store = AnnotationStore(index, ws, reader=self.settings.value("reader") or None)
+        except InputError as exc:
+            self.show_error(str(exc))
+            return False
+        self.close_dataset()
+        self.index, self.store = index, store
+        self.cache = ImageCache(ws.cache_dir)
+        store.set_sizes({k: tuple(e["shape"]) for k, e in self.cache.entries.items() if e.get("state") == "ok"})
+        store.listeners.append(self._on_store_changed)
+        store.save_listeners.append(self._on_save_state)
+        self.loader.cache = self.cache
+        self.loader.paths = {r.image_id: r.path for r in index.images.values()}
+        self.browser = StudyBrowser(index, store, self.cache)
+        self.browser.image_selected.connect(self.show_image)
+        self.browser_dock.setWidget(self.browser)
+        self.viewer.set_store(store)
+        self.annotation_panel.set_store(store)
+        self.settings.setValue("last_dataset", str(index.root))
+        self.setWindowTitle(f"spinegui — {index.root.name}")
+        problems = [p for p in index.problems if p.severity == "error"]
+        if problems:
+            self.show_message(f"{len(problems)} annotation row(s) skipped; first: {problems[0]}")
+        self._start_cache_build()
+        first = next(iter(index.images), None)
+        if first:
+            self.browser.select_image(first)
+            self.show_image(first)
+        return True
+
+    def close_dataset(self) -> None:
+        if self.builder is not None:
+            self.builder.cancel()
+            self.builder.wait()
+            self.builder = None
+        if self.store is not None:
+            try:
+                self.store.close()
+            except InputError as exc:
+                self.show_error(str(exc))
+            self.store = None
+
+    def _start_cache_build(self) -> None:
+        items = [(r.image_id, r.path) for r in self.index.images.values() if r.file_exists]
+        self.builder = CacheBuilder(self.cache, items, parent=self)
+        self.builder.progress.connect(self._on_cache_progress)
+        self.builder.images_ready.connect(self._on_cached)
+        self.builder.finished.connect(self._on_cache_finished)
+        self.builder.start()
+
+    def _on_cache_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.progress.setVisible(done < total)
+
+    def _on_cached(self, image_ids: list) -> None:
+        if self.browser is not None:
+            self.browser.thumbnails_updated(image_ids)
+        sizes = {i: tuple(self.cache.entries[i]["shape"]) for i in image_ids
+                 if self.cache.entries.get(i, {}).get("state") == "ok"}
+        self.store.set_sizes(sizes)
+
+    def _on_cache_finished(self, result) -> None:
+        self.progress.hide()
+        if isinstance(result, str):
+            self.show_message(result)
+        elif result.failed:
+            self.show_message(f"{result.failed} image(s) could not be decoded; they show their reason")
+
+    # --- images -----------------------------------------------------------------------------------
+    def show_image(self, image_id: str) -> None:
+        if not image_id or self.index is None:
+            return
+        self.current = image_id
+        rec = self.index.images[image_id]
+        self.annotation_panel.show_image(image_id)
+        self.header_panel.show_file(rec.path)
+        if not rec.file_exists:
+            self.viewer.set_placeholder(f"{rec.path.name}: file missing from the dataset")
+            return
+        neighbours = self.browser.neighbours(image_id, 1) if self.browser else []
+        self.loader.request(image_id, neighbours)
+
+    def _on_image_ready(self, image, full: bool) -> None:
+        same = self.viewer_image_id() == image.image_id
+        self.viewer.set_image(image, keep_view=same)
+        self.viewer.show_boxes(image.image_id)
+        self.image_shown.emit(image.image_id, full)
+
+    def viewer_image_id(self) -> str | None:
+        img = getattr(self.viewer, "image", None)
+        return getattr(img, "image_id", None)
+
+    def _on_image_failed(self, image_id: str, reason: str) -> None:
+        name = self.index.images[image_id].path.name if self.index and image_id in self.index.images else image_id
+        self.viewer.set_placeholder(f"{name}: {reason}")
+
+    def next_image(self) -> None:
+        if self.browser:
+            self.browser.next_image()
+
+    def previous_image(self) -> None:
+        if self.browser:
+            self.browser.previous_image()
+
+    # --- edits ------------------------------------------------------------------------------------
+    def _on_store_changed(self, image_id: str) -> None:
+        if QThread.currentThread() is self.thread():
+            self._refresh_after_edit(image_id)
+        else:  # store listeners run on the thread that edited: hop to the UI thread
+            QTimer.singleShot(0, self, lambda: self._refresh_after_edit(image_id))
+
+    def _refresh_after_edit(self, image_id: str) -> None:
+        if self.browser:
+            self.browser.refresh_image(image_id)
+        if image_id == self.current:
+            self.annotation_panel.refresh()
+        self._update_undo_actions()
+        self.save_label.setText("saving…" if self.store and self.store.dirty else "saved")
+
+    def _update_undo_actions(self) -> None:
+        if not self.store:
+            return
+        self.actions["undo"].setEnabled(self.store.can_undo)
+        self.actions["undo"].setText(self.store.undo_text or "Undo")
+        self.actions["redo"].setEnabled(self.store.can_redo)
+        self.actions["redo"].setText(self.store.redo_text or "Redo")
+
+    def undo(self) -> None:
+        if self.store and (image_id := self.store.undo()):
+            self._go_to_edit(image_id)
+
+    def redo(self) -> None:
+        if self.store and (image_id := self.store.redo()):
+            self._go_to_edit(image_id)
+
+    def _go_to_edit(self, image_id: str) -> None:
+        if image_id != self.current and self.browser:  # undo shows the image it changed
+            self.browser.select_image(image_id)
+            self.show_image(image_id)
+
+    def ask_reader(self) -> bool:
+        current = self.store.reader if self.store else self.settings.value("reader", "")
+        name, ok = QInputDialog.getText(self, "Reader", "Your reader name (stored with each edit):",
+                                        text=current or "")
+        if not ok or not name.strip():
+            return False
+        try:
+            if self.store:
+                self.store.reader = name
+        except InputError as exc:
+            self.show_error(str(exc))
+            return False
+        self.settings.setValue("reader", name.strip())
+        self.annotation_panel.refresh()
+        return True
+
+    def _on_edit_message(self, text: str) -> None:
+        if self.store is not None and self.store.reader is None:
+            self.ask_reader()
+        else:
+            self.show_message(text)
+
+    def _on_save_state(self, error: str | None) -> None:
+        QTimer.singleShot(0, lambda: self._show_save_state(error))
+
+    def _show_save_state(self, error: str | None) -> None:
+        if error is None:
+            self.save_label.setText("saved")
+            self.save_label.setStyleSheet("")
+            return
+        self.save_label.setText("NOT SAVED")
+        self.save_label.setStyleSheet("color: #e01b24; font-weight: bold")
+        self.save_label.setToolTip(error)
+        self.show_message(f"{error} — edits are kept in memory; File ▸ Save edits to… picks another place")
+
+    def save_edits_elsewhere(self) -> bool:
+        folder = QFileDialog.getExistingDirectory(self, "Save edits to another workspace folder")
+        if not folder or not self.store:
+            return False
+        try:
+            self.store.relocate(folder)
+        except InputError as exc:
+            self.show_error(str(exc))
+            return False
+        self.show_message(f"edits saved to {self.store.edits_path}")
+        return True
+
+    # --- view -------------------------------------------------------------------------------------
+    def _on_window_changed(self, window) -> None:
+        self.window_label.setText(f"W {window.width:.0f}  L {window.center:.0f}")
+
+    def show_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 10000)
+
+    def show_error(self, text: str) -> None:
+        self.show_message(text)
+        if not self.property("headless"):
+            QMessageBox.warning(self, "spinegui", text)
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 900)
+        state = self.settings.value("window_state")
+        if state is not None:
+            self.restoreState(state)
+
+    def closeEvent(self, event) -> None:
+        if self.store is not None and not self.store.flush():
+            answer = QMessageBox.question(
+                self, "Unsaved edits",
+                f"Your edits could not be saved:\n{self.store.last_save_error}\n\nSave them to another folder?",
+                QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                | QMessageBox.StandardButton.Cancel,
+            )
+            if answer == QMessageBox.StandardButton.Cancel or (
+                answer == QMessageBox.StandardButton.Save and not self.save_edits_elsewhere()
+            ):
+                event.ignore()
+                return
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        self.settings.sync()
+        try:
+            self.close_dataset()
+        except InputError:
+            pass  # the user chose to discard
+        self.loader.wait(2000)
+        event.accept()

@@ -1,0 +1,95 @@
+"""Menus and keyboard shortcuts of the main window (every frequent action has a key)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from spinegui import __version__
+from spinegui.core.errors import InputError
+
+EXPORT_FORMATS = {"vindr": "VinDr CSV", "coco": "COCO JSON", "voc": "Pascal VOC XML", "yolo": "YOLO txt"}
+PRESETS = ("Default (DICOM)", "Auto (percentiles)", "Bone", "Soft tissue", "Full range")
+
+
+def build_menus(win) -> dict[str, QAction]:
+    actions: dict[str, QAction] = {}
+
+    def add(menu, key, text, slot, shortcut=None, checkable=False):
+        action = QAction(text, win)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setCheckable(checkable)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        actions[key] = action
+        return action
+
+    bar = win.menuBar()
+    file = bar.addMenu("&File")
+    add(file, "open", "&Open dataset…", lambda: _open_dataset(win), QKeySequence.StandardKey.Open)
+    export = file.addMenu("&Export annotations")
+    for fmt, label in EXPORT_FORMATS.items():
+        add(export, f"export_{fmt}", f"{label}…", lambda _=False, f=fmt: _export(win, f))
+    add(file, "save_elsewhere", "Save edits to another &folder…", win.save_edits_elsewhere)
+    file.addSeparator()
+    add(file, "quit", "&Quit", win.close, QKeySequence.StandardKey.Quit)
+
+    edit = bar.addMenu("&Edit")
+    add(edit, "undo", "Undo", win.undo, QKeySequence.StandardKey.Undo).setEnabled(False)
+    add(edit, "redo", "Redo", win.redo, "Ctrl+Shift+Z").setEnabled(False)
+    edit.addSeparator()
+    add(edit, "delete_box", "Delete selected box", win.annotation_panel.delete_selected)
+    add(edit, "no_finding", "Mark image No finding", win.annotation_panel.mark_no_finding, "Ctrl+N")
+    add(edit, "verified", "Toggle verified", lambda: win.annotation_panel.verified.click(), "Ctrl+Return")
+    add(edit, "reader", "Reader name…", win.ask_reader)
+
+    view = bar.addMenu("&View")
+    add(view, "fit", "Fit to window", win.viewer.zoom_fit, "0")
+    add(view, "actual", "Actual size", win.viewer.zoom_actual, "1")
+    add(view, "invert", "Invert", lambda: win.viewer.set_invert(not _inverted(win)), "I")
+    add(view, "auto_window", "Auto window", win.viewer.auto_window, "A")
+    presets = view.addMenu("Window presets")
+    for n, name in enumerate(PRESETS, start=1):
+        add(presets, f"preset_{n}", name, lambda _=False, p=name: win.viewer.apply_preset(p), f"F{n}")
+    view.addSeparator()
+    for dock in (win.browser_dock, win.annotation_dock, win.header_dock):
+        view.addAction(dock.toggleViewAction())
+
+    go = bar.addMenu("&Go")
+    add(go, "next", "Next image", win.next_image, "PgDown")
+    add(go, "previous", "Previous image", win.previous_image, "PgUp")
+
+    help_menu = bar.addMenu("&Help")
+    add(help_menu, "about", "About spinegui", lambda: QMessageBox.about(
+        win, "spinegui", f"spinegui {__version__}\nSpine X-ray augmentation research on VinDr-SpineXR."))
+    return actions
+
+
+def _inverted(win) -> bool:
+    return bool(getattr(win.viewer, "inverted", False))
+
+
+def _open_dataset(win) -> None:
+    folder = QFileDialog.getExistingDirectory(win, "Open a VinDr-SpineXR folder")
+    if folder:
+        win.open_dataset(folder)
+
+
+def _export(win, fmt: str) -> None:
+    if win.store is None:
+        return
+    folder = QFileDialog.getExistingDirectory(win, f"Export {EXPORT_FORMATS[fmt]} into an empty folder")
+    if not folder:
+        return
+    from spinegui.core.exports import export_annotations, image_sizes, needs_sizes
+
+    try:
+        sizes = image_sizes(win.index, win.cache.dir)[0] if needs_sizes(fmt) else None
+        export_annotations(win.store.snapshot(), fmt, Path(folder), sizes)
+    except InputError as exc:
+        win.show_error(str(exc))
+        return
+    win.show_message(f"exported {EXPORT_FORMATS[fmt]} to {folder}")

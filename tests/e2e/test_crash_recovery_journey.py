@@ -1,0 +1,91 @@
+"""Journey: edit in the app, the app is killed (SIGKILL), restart: every edit older than 2 s is back.
+
+20 kills at random moments (10 batches of 2 apps at once; more at once would measure the
+machine's overload rather than the app), each checked against the states the app
+reported before it died; the saved file always parses (never half-written).
+"""
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+from crash_editor import digest  # noqa: E402
+
+from spinegui.core.annotation_file import edits_path
+from spinegui.core.annotations import AnnotationStore
+from spinegui.core.vindr import load_index
+from spinegui.core.workspace import Workspace
+
+APP = Path(__file__).with_name("crash_app.py")
+GUARANTEE_S = 2.0
+
+
+def run_and_kill(root, ws, home, seed, kill_after, out):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
+           "PYTHONPATH": os.pathsep.join(p for p in (str(APP.parents[2]), os.environ.get("PYTHONPATH")) if p)}
+    proc = subprocess.Popen([sys.executable, str(APP), str(root), str(ws), str(home), str(seed)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        lines = []
+        while len(lines) < 2:  # the kill clock starts at the first edit, not at start-up
+            line = proc.stdout.readline()
+            if not line:
+                out["error"] = f"app did not start: {proc.stderr.read()[-2000:]}"
+                return
+            lines.append(line)
+        reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
+        reader.start()
+        time.sleep(kill_after)
+        out["t_kill"] = time.monotonic()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        reader.join(5)
+        out["states"] = [(int(s), float(t), d) for s, t, d in (ln.split() for ln in lines if ln.strip())]
+        out["returncode"] = proc.returncode
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize("batch", range(10))
+def test_app_killed_at_random_moments_keeps_edits(demo_root, cached_workspace, tmp_path, batch):
+    rng = random.Random()
+    runs = []
+    for i in range(2):
+        ws = tmp_path / f"ws{i}"
+        shutil.copytree(cached_workspace, ws)  # cache already built: the app goes straight to editing
+        runs.append({"seed": rng.randrange(10**6), "kill_after": rng.uniform(2.3, 4.0), "ws": ws,
+                     "home": tmp_path / f"home{i}"})
+    threads = [threading.Thread(target=run_and_kill, args=(demo_root, r["ws"], r["home"], r["seed"],
+                                                          r["kill_after"], r)) for r in runs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    index = load_index(demo_root)
+    for r in runs:
+        label = f"seed {r['seed']}, killed {r['kill_after']:.2f} s after the first edit"
+        assert "error" not in r, f"{label}: {r['error']}"
+        assert r["returncode"] == -signal.SIGKILL, label
+        old = [s for s, t, _ in r["states"] if s >= 1 and t < r["t_kill"] - GUARANTEE_S]
+        assert old, f"{label}: no edit older than {GUARANTEE_S} s"
+        path = edits_path(r["ws"])
+        json.loads(path.read_text(encoding="utf-8"))  # whole, never half-written
+        store = AnnotationStore(index, Workspace.for_dataset(demo_root, r["ws"]), autosave=False)
+        try:
+            recovered = digest(store)
+        finally:
+            store.close()
+        matching = [s for s, _, d in r["states"] if d == recovered]
+        assert matching and max(matching) >= max(old), f"{label}: edits older than 2 s were lost"
