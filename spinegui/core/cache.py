@@ -254,6 +254,27 @@ def decode_to_cache(cache_dir: Path, job: CacheJob) -> dict:
     }
 
 
+def decode_full_resolution(source: str, dest: str) -> dict:
+    """Decode one file at full resolution into `dest` (.npy) for the viewer to memory-map.
+
+    Runs in a worker process: the decoders hold the GIL for up to a few hundred ms, which in a thread
+    of the app would stall its event loop. Returns the display metadata, or {"error": reason}.
+    """
+    from spinegui.core.dicom_io import read_image
+
+    try:
+        img = read_image(source)
+    except InputError as exc:
+        return {"error": exc.reason}
+    _save_npy(Path(dest), np.ascontiguousarray(img.pixels))
+    return {
+        "window": [img.window.center, img.window.width, img.window.source],
+        "invert": bool(img.invert),
+        "pixel_spacing": list(img.pixel_spacing) if img.pixel_spacing else None,
+        "synthetic": bool(img.synthetic),
+    }
+
+
 def resize_long_side(pixels: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     """Area-resample so the long side is at most `max_side`; keeps the dtype (full bit depth)."""
     rows, cols = pixels.shape

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QCheckBox, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from spinegui.core.dicom_io import read_header
@@ -14,6 +15,8 @@ class HeaderPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.path: Path | None = None
+        self._debounce = QTimer(self, singleShot=True, interval=250)
+        self._debounce.timeout.connect(self.refresh)
         self.show_identifying = QCheckBox("Show patient-identifying tags")
         self.show_identifying.toggled.connect(lambda _on: self.refresh())
         self.table = QTableWidget(0, 2)
@@ -26,8 +29,9 @@ class HeaderPanel(QWidget):
         layout.addWidget(self.table)
 
     def show_file(self, path: Path | None) -> None:
+        # Read the header once the user stops on an image, not for every image stepped over.
         self.path = path
-        self.refresh()
+        self._debounce.start()
 
     def refresh(self) -> None:
         if self.path is None or not self.isVisible():

@@ -1,51 +1,34 @@
-"""Images for the viewer: the cached display image at once, full resolution from a background decode.
+"""Images for the viewer: the cached display image at once, full resolution from a decoder process.
 
-The UI thread only opens memory maps; decoding runs on a small thread pool (the decoders release
-the GIL). A few recently used full-resolution images are kept so that stepping back is instant, and
-the neighbours of the current image are decoded ahead of time.
+The UI thread only opens memory maps. Full-resolution decodes run in a worker process (the JPEG 2000
+decoders hold the GIL for up to a few hundred ms, which in a thread would stall the event loop) and
+land as .npy files under the cache's `full/` folder, kept for the last few images; the neighbours of
+the current image are decoded ahead of time.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+import numpy as np
+from PySide6.QtCore import QObject, Signal
 
-from spinegui.core.cache import ImageCache
-from spinegui.core.dicom_io import DicomImage, read_image
+from spinegui.core.cache import ImageCache, decode_full_resolution
 from spinegui.core.display import Window
 from spinegui.core.errors import InputError
 from spinegui.ui.viewer import ViewerImage
 
-KEEP_FULL = 6
+KEEP_FULL = 12  # full-resolution files kept on disk (about 8 MB each for a VinDr image)
 
 
-class _Signals(QObject):
-    decoded = Signal(str, object)  # image_id, DicomImage
-    failed = Signal(str, str)  # image_id, reason
-
-
-class _Decode(QRunnable):
-    def __init__(self, image_id: str, path: Path, signals: _Signals):
-        super().__init__()
-        self.image_id, self.path, self.signals = image_id, path, signals
-
-    def run(self) -> None:
-        try:
-            img = read_image(self.path)
-        except InputError as exc:
-            self.signals.failed.emit(self.image_id, exc.reason)
-            return
-        except Exception as exc:  # never let a worker thread die silently
-            self.signals.failed.emit(self.image_id, f"unexpected error: {exc}")
-            return
-        self.signals.decoded.emit(self.image_id, img)
-
-
-def viewer_image_from_dicom(image_id: str, img: DicomImage) -> ViewerImage:
-    return ViewerImage(image_id=image_id, pixels=img.pixels, window=img.window, invert=img.invert, scale=1.0,
-                       pixel_spacing=img.pixel_spacing, synthetic=img.synthetic)
+def viewer_image(image_id: str, pixels: np.ndarray, meta: dict, scale: float = 1.0) -> ViewerImage:
+    center, width, source = meta["window"]
+    spacing = meta.get("pixel_spacing")
+    return ViewerImage(image_id=image_id, pixels=pixels, window=Window(center, width, source=source),
+                       invert=bool(meta.get("invert")), scale=scale,
+                       pixel_spacing=tuple(spacing) if spacing else None, synthetic=bool(meta.get("synthetic")))
 
 
 def viewer_image_from_cache(cache: ImageCache, image_id: str) -> ViewerImage | None:
@@ -56,12 +39,7 @@ def viewer_image_from_cache(cache: ImageCache, image_id: str) -> ViewerImage | N
         pixels = cache.open_display(image_id)
     except InputError:
         return None
-    center, width, source = entry["window"]
-    spacing = entry.get("pixel_spacing")
-    return ViewerImage(image_id=image_id, pixels=pixels, window=Window(center, width, source=source),
-                       invert=bool(entry.get("invert")), scale=float(entry.get("display_scale", 1.0)),
-                       pixel_spacing=tuple(spacing) if spacing else None,
-                       synthetic=bool(entry.get("synthetic")))
+    return viewer_image(image_id, pixels, entry, float(entry.get("display_scale", 1.0)))
 
 
 class ImageLoader(QObject):
@@ -69,54 +47,84 @@ class ImageLoader(QObject):
 
     ready = Signal(object, bool)  # ViewerImage, is_full_resolution
     failed = Signal(str, str)  # image_id, reason
+    _decoded = Signal(str, object)  # image_id, metadata dict (from a pool thread)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.cache: ImageCache | None = None
         self.paths: dict[str, Path] = {}
         self.current: str | None = None
-        self._full: OrderedDict[str, DicomImage] = OrderedDict()
+        self._full: dict[str, dict] = {}  # image_id -> metadata, in decode order (oldest first)
         self._pending: set[str] = set()
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(2)
-        self._signals = _Signals()
-        self._signals.decoded.connect(self._on_decoded)
-        self._signals.failed.connect(self._on_failed)
+        self._pool: ProcessPoolExecutor | None = None
+        self._decoded.connect(self._on_decoded)
+
+    def _full_dir(self) -> Path:
+        return self.cache.dir / "full"
 
     def request(self, image_id: str, neighbours: list[str] = ()) -> None:
         self.current = image_id
-        if image_id in self._full:
-            self._full.move_to_end(image_id)
-            self.ready.emit(viewer_image_from_dicom(image_id, self._full[image_id]), True)
+        if image_id in self._full and self._emit_full(image_id):
+            pass
         else:
             cached = viewer_image_from_cache(self.cache, image_id) if self.cache else None
             if cached is not None:
                 self.ready.emit(cached, False)
             self._decode(image_id)
-        for n in neighbours:  # prefetch: decoded now, shown instantly when the user steps there
+        for n in neighbours:  # prefetch: shown at full resolution at once when the user steps there
             if n not in self._full:
                 self._decode(n)
 
     def _decode(self, image_id: str) -> None:
-        if image_id in self._pending or image_id not in self.paths:
-            if image_id not in self.paths and image_id == self.current:
+        if image_id not in self.paths:
+            if image_id == self.current:
                 self.failed.emit(image_id, "not in this dataset")
             return
+        if image_id in self._pending or self.cache is None:
+            return
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
+        self._full_dir().mkdir(parents=True, exist_ok=True)
         self._pending.add(image_id)
-        self._pool.start(_Decode(image_id, self.paths[image_id], self._signals))
+        future = self._pool.submit(decode_full_resolution, str(self.paths[image_id]),
+                                   str(self._full_dir() / f"{image_id}.npy"))
+        future.add_done_callback(lambda f, i=image_id: self._decoded.emit(i, _result(f)))
 
-    def _on_decoded(self, image_id: str, img: DicomImage) -> None:
+    def _on_decoded(self, image_id: str, meta: dict) -> None:
         self._pending.discard(image_id)
-        self._full[image_id] = img
+        if meta.get("pool_broken"):
+            self.shutdown()  # a fresh decoder process starts with the next request
+        if "error" in meta:
+            if image_id == self.current:
+                self.failed.emit(image_id, meta["error"])
+            return
+        self._full.pop(image_id, None)
+        self._full[image_id] = meta
         while len(self._full) > KEEP_FULL:
-            self._full.popitem(last=False)
+            old = next(iter(self._full))
+            del self._full[old]
+            (self._full_dir() / f"{old}.npy").unlink(missing_ok=True)
         if image_id == self.current:
-            self.ready.emit(viewer_image_from_dicom(image_id, img), True)
+            self._emit_full(image_id)
 
-    def _on_failed(self, image_id: str, reason: str) -> None:
-        self._pending.discard(image_id)
-        if image_id == self.current:
-            self.failed.emit(image_id, reason)
+    def _emit_full(self, image_id: str) -> bool:
+        try:
+            pixels = np.load(self._full_dir() / f"{image_id}.npy", mmap_mode="r")
+        except (OSError, ValueError):
+            self._full.pop(image_id, None)
+            return False
+        self.ready.emit(viewer_image(image_id, pixels, self._full[image_id]), True)
+        return True
 
-    def wait(self, msecs: int = 5000) -> None:
-        self._pool.waitForDone(msecs)
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+def _result(future) -> dict:
+    try:
+        return future.result()
+    except Exception as exc:  # the decoder process died (e.g. a codec crash): the app goes on
+        return {"error": f"decoder process failed: {type(exc).__name__}", "pool_broken": True}
+

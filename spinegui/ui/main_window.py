@@ -150,11 +150,15 @@ class MainWindow(QMainWindow):
         self.builder.start()
 
     def _on_cache_progress(self, done: int, total: int) -> None:
+        if self.sender() is not self.builder:
+            return
         self.progress.setRange(0, total)
         self.progress.setValue(done)
         self.progress.setVisible(done < total)
 
     def _on_cached(self, image_ids: list) -> None:
+        if self.store is None or self.sender() is not self.builder:
+            return  # a late batch from a build that was cancelled when its dataset closed
         if self.browser is not None:
             self.browser.thumbnails_updated(image_ids)
         sizes = {i: tuple(self.cache.entries[i]["shape"]) for i in image_ids
@@ -329,5 +333,5 @@ class MainWindow(QMainWindow):
             self.close_dataset()
         except InputError:
             pass  # the user chose to discard
-        self.loader.wait(2000)
+        self.loader.shutdown()
         event.accept()
