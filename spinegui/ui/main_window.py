@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -37,6 +37,9 @@ from spinegui.ui.window_menus import build_menus
 
 class MainWindow(QMainWindow):
     image_shown = Signal(str, bool)  # image_id, full resolution
+    # Store callbacks may run on other threads (the autosave thread); signals queue them to the UI.
+    _store_changed = Signal(str)
+    _save_state = Signal(object)  # error line, or None when saving works again
 
     def __init__(self, settings: QSettings, workspace_dir: Path | None = None):
         super().__init__()
@@ -64,11 +67,14 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.annotation_dock, self.header_dock)
         self.annotation_dock.raise_()
 
+        self._store_changed.connect(self._refresh_after_edit)
+        self._save_state.connect(self._show_save_state)
         self.viewer.cursor_info.connect(lambda text: self.cursor_label.setText(text))
         self.viewer.window_changed.connect(self._on_window_changed)
         self.viewer.box_selected.connect(self.annotation_panel.select_box)
         self.viewer.message.connect(self._on_edit_message)
         self.annotation_panel.message.connect(self.show_message)
+        self.annotation_panel.box_chosen.connect(self.viewer.select_box)
         self.annotation_panel.reader_requested.connect(self.ask_reader)
 
         self.cursor_label = QLabel()
@@ -108,8 +114,8 @@ class MainWindow(QMainWindow):
         self.index, self.store = index, store
         self.cache = ImageCache(ws.cache_dir)
         store.set_sizes({k: tuple(e["shape"]) for k, e in self.cache.entries.items() if e.get("state") == "ok"})
-        store.listeners.append(self._on_store_changed)
-        store.save_listeners.append(self._on_save_state)
+        store.listeners.append(self._store_changed.emit)
+        store.save_listeners.append(self._save_state.emit)
         self.loader.cache = self.cache
         self.loader.paths = {r.image_id: r.path for r in index.images.values()}
         self.browser = StudyBrowser(index, store, self.cache)
@@ -129,7 +135,7 @@ class MainWindow(QMainWindow):
             self.show_image(first)
         return True
 
-    def close_dataset(self) -> None:
+    def close_dataset(self, discard_unsaved: bool = False) -> None:
         if self.builder is not None:
             self.builder.cancel()
             self.builder.wait()
@@ -138,7 +144,8 @@ class MainWindow(QMainWindow):
             try:
                 self.store.close()
             except InputError as exc:
-                self.show_error(str(exc))
+                if not discard_unsaved:
+                    self.show_error(str(exc))
             self.store = None
 
     def _start_cache_build(self) -> None:
@@ -209,12 +216,6 @@ class MainWindow(QMainWindow):
             self.browser.previous_image()
 
     # --- edits ------------------------------------------------------------------------------------
-    def _on_store_changed(self, image_id: str) -> None:
-        if QThread.currentThread() is self.thread():
-            self._refresh_after_edit(image_id)
-        else:  # store listeners run on the thread that edited: hop to the UI thread
-            QTimer.singleShot(0, self, lambda: self._refresh_after_edit(image_id))
-
     def _refresh_after_edit(self, image_id: str) -> None:
         if self.browser:
             self.browser.refresh_image(image_id)
@@ -266,9 +267,6 @@ class MainWindow(QMainWindow):
         else:
             self.show_message(text)
 
-    def _on_save_state(self, error: str | None) -> None:
-        QTimer.singleShot(0, lambda: self._show_save_state(error))
-
     def _show_save_state(self, error: str | None) -> None:
         if error is None:
             self.save_label.setText("saved")
@@ -312,6 +310,8 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window_state")
         if state is not None:
             self.restoreState(state)
+        else:  # first start: room for the browser's columns, the viewer gets the rest
+            self.resizeDocks([self.browser_dock, self.annotation_dock], [560, 300], Qt.Orientation.Horizontal)
 
     def closeEvent(self, event) -> None:
         if self.store is not None and not self.store.flush():
@@ -329,9 +329,6 @@ class MainWindow(QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.settings.sync()
-        try:
-            self.close_dataset()
-        except InputError:
-            pass  # the user chose to discard
+        self.close_dataset(discard_unsaved=True)  # anything unsaved here, the user chose to discard
         self.loader.shutdown()
         event.accept()

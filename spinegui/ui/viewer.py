@@ -267,6 +267,10 @@ class ImageViewer(QWidget):
         w, h = self._vb.width() / 2, self._vb.height() / 2
         self._vb.setRange(xRange=(c.x() - w, c.x() + w), yRange=(c.y() - h, c.y() + h), padding=0)
 
+    def zoom_to(self, x0: float, y0: float, x1: float, y1: float) -> None:
+        """Show this region (source pixels), e.g. a lesion box with some context around it."""
+        self._vb.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
+
     def zoom(self, factor: float) -> None:
         """Zoom in (factor > 1) or out around the centre of the view."""
         self._vb.scaleBy((1 / factor, 1 / factor))

@@ -34,4 +34,8 @@ def window(qtbot, demo_root, cached_workspace, tmp_path):
     with qtbot.waitSignal(win.image_shown, timeout=10000):
         assert win.open_dataset(demo_root)
     yield win
-    win.close()
+    from PySide6.QtWidgets import QMessageBox
+
+    with pytest.MonkeyPatch.context() as mp:  # a test that broke saving must not leave a modal dialog
+        mp.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
+        win.close()

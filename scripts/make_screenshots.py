@@ -1,0 +1,89 @@
+"""Pictures of the app for the README, made by the app itself so they stay current.
+
+docs/app_main.png        `spinegui --dataset DEMO --screenshot ...` (browser + viewer with boxes)
+docs/app_annotating.png  the same window, zoomed on a lesion, a box selected and a new one being drawn
+Run: .venv/bin/python scripts/make_screenshots.py
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+
+def annotating(root: Path, ws: Path, home: Path, out: Path) -> None:
+    from mouse import LEFT, NONE, send
+    from PySide6.QtCore import QEvent, QPointF, QSettings, Qt
+    from PySide6.QtWidgets import QApplication
+
+    from spinegui.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    settings = QSettings(str(home / "shots.ini"), QSettings.Format.IniFormat)
+    settings.setValue("reader", "Dr A. Reader")
+    win = MainWindow(settings, ws)
+    win.setProperty("headless", True)
+    win.resize(1400, 900)
+    win.show()
+    win.open_dataset(root)
+    rec = next(r for r in win.index.images.values()
+               if any(b.lesion_type == "Spondylolysthesis" for b in r.boxes))
+    win.browser.select_image(rec.image_id)
+    import time
+
+    deadline = time.monotonic() + 2.0  # let the thumbnails arrive, as they do for a user
+    while time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.02)
+    box = next(b for b in win.store.boxes(rec.image_id) if b.lesion_type == "Spondylolysthesis")
+    viewer = win.viewer
+    x0, y0, x1, y1 = box.xyxy
+    cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) * 1.6
+    viewer.zoom_to(cx - half, cy - half, cx + half, cy + half)
+    app.processEvents()
+    viewer.select_box(box.uid)
+    win.annotation_panel.select_box(box.uid)
+    viewer.setFocus()
+    viewer.set_draw_mode(True)  # a second reader starts a box of their own, mid-drag
+    p0 = QPointF(viewer.map_to_viewport(x0 - 0.25 * half, y1 + 0.05 * half))
+    p1 = QPointF(viewer.map_to_viewport(x0 + 0.35 * half, y1 + 0.45 * half))
+    send(viewer.viewport, QEvent.Type.MouseButtonPress, p0, LEFT, LEFT)
+    for i in range(1, 6):
+        QApplication.processEvents()
+        time.sleep(0.02)
+        send(viewer.viewport, QEvent.Type.MouseMove, p0 + (p1 - p0) * (i / 5), NONE, LEFT)
+    app.processEvents()
+    win.grab().save(str(out))
+    print(f"wrote {out}")
+    send(viewer.viewport, QEvent.Type.MouseButtonRelease, p1, LEFT, NONE)
+    win.close()
+
+
+def main():
+    from spinegui.core.cache import ImageCache
+    from spinegui.core.demo.dataset import generate_demo_dataset
+    from spinegui.core.vindr import load_index
+    from spinegui.core.workspace import Workspace
+
+    DOCS.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        root, home = tmp / "vindr-demo", tmp / "home"
+        home.mkdir()
+        generate_demo_dataset(root, n_images=80, seed=0)
+        ws = Workspace.for_dataset(root, tmp / "ws")
+        ImageCache(ws.cache_dir).build([(r.image_id, r.path) for r in load_index(root).images.values()])
+        env = dict(os.environ, SPINEGUI_HOME=str(home))
+        subprocess.run([sys.executable, "-m", "spinegui", "--dataset", str(root), "--workspace", str(ws.path),
+                        "--screenshot", str(DOCS / "app_main.png")], env=env, check=True)
+        os.environ["SPINEGUI_HOME"] = str(home)
+        annotating(root, ws.path, home, DOCS / "app_annotating.png")
+
+
+if __name__ == "__main__":
+    main()
