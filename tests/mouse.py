@@ -34,6 +34,11 @@ def click(qtbot, viewer, at, button=LEFT):
     qtbot.wait(1)
 
 
+def hover(qtbot, viewer, at):
+    qtbot.wait(MOVE_GAP_MS)
+    send(viewer.viewport, QEvent.Type.MouseMove, viewer.map_to_viewport(*at), NONE, NONE)
+
+
 def source_px_per_screen_px(viewer) -> float:
     a, b = viewer.map_to_viewport(0, 0), viewer.map_to_viewport(1000, 0)
     return 1000.0 / max(1, b.x() - a.x())

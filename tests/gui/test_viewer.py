@@ -9,8 +9,6 @@ import threading
 import numpy as np
 import pytest
 
-pytest.importorskip("pytestqt")
-
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal  # noqa: E402
 from PySide6.QtCore import QPoint  # noqa: E402
 from PySide6.QtGui import QAction, QKeySequence, QMouseEvent, QWheelEvent  # noqa: E402
@@ -23,45 +21,8 @@ from spinegui.core.vindr import LESION_TYPES, load_index  # noqa: E402
 from spinegui.core.workspace import Workspace  # noqa: E402
 from spinegui.ui.viewer import ImageViewer, ViewerImage  # noqa: E402
 
-LEFT, RIGHT, NONE = Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton, Qt.MouseButton.NoButton
-MOVE_GAP_MS = 15  # pyqtgraph drops mouse moves closer than 10 ms (mouseRateLimit)
-
-
-# --- helpers --------------------------------------------------------------------------------------
-def _send(widget, kind, pos, button, buttons):
-    pos = QPointF(pos)
-    ev = QMouseEvent(kind, pos, QPointF(widget.mapToGlobal(pos)), button, buttons, Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(widget, ev)
-
-
-def drag(qtbot, viewer, start, end, button=LEFT, steps=6):
-    """Press at ``start``, move in steps, release at ``end`` (source-pixel points)."""
-    vp = viewer.viewport
-    p0, p1 = QPointF(viewer.map_to_viewport(*start)), QPointF(viewer.map_to_viewport(*end))
-    _send(vp, QEvent.Type.MouseButtonPress, p0, button, button)
-    for i in range(1, steps + 1):
-        qtbot.wait(MOVE_GAP_MS)
-        _send(vp, QEvent.Type.MouseMove, p0 + (p1 - p0) * (i / steps), NONE, button)
-    qtbot.wait(MOVE_GAP_MS)
-    _send(vp, QEvent.Type.MouseButtonRelease, p1, button, NONE)
-    qtbot.wait(1)
-
-
-def click(qtbot, viewer, at, button=LEFT):
-    vp, p = viewer.viewport, viewer.map_to_viewport(*at)
-    _send(vp, QEvent.Type.MouseButtonPress, p, button, button)
-    _send(vp, QEvent.Type.MouseButtonRelease, p, button, NONE)
-    qtbot.wait(1)
-
-
-def hover(qtbot, viewer, at):
-    qtbot.wait(MOVE_GAP_MS)
-    _send(viewer.viewport, QEvent.Type.MouseMove, viewer.map_to_viewport(*at), NONE, NONE)
-
-
-def source_px_per_screen_px(viewer) -> float:
-    a, b = viewer.map_to_viewport(0, 0), viewer.map_to_viewport(1000, 0)
-    return 1000.0 / max(1, b.x() - a.x())
+from mouse import LEFT, MOVE_GAP_MS, NONE, RIGHT, click, drag, hover, source_px_per_screen_px  # noqa: E402
+from mouse import send as _send  # noqa: E402
 
 
 @pytest.fixture
