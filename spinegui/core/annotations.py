@@ -10,6 +10,7 @@ dataset folder.
     store.move_box(image_id, uid, (12, 20, 120, 150))      # end of a drag: one undo step
     store.undo_text                                          # "Undo move box"
     store.undo()
+    store.import_images(import_annotations("coco", folder))  # many images, one undo step
     store.close()                                            # saves; stops the autosave thread
 
 Autosave (``autosave.Autosaver``): a background thread writes the overlay 0.5 s after the last
@@ -28,11 +29,12 @@ import logging
 import threading
 import weakref
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 from spinegui.core.annotation_file import CorruptEditsError, edits_path, move_aside, read_edits, write_edits
+from spinegui.core.annotation_import import Change, Step, plan_import
 from spinegui.core.annotation_model import (
     AnnBox,
     AnnotatedImage,
@@ -56,16 +58,6 @@ log = logging.getLogger(__name__)
 UNDO_LIMIT = 1000
 
 
-@dataclass(frozen=True)
-class _Step:
-    """One undoable edit: whole-image snapshots (immutable, so cheap) and its menu text."""
-
-    image_id: str
-    before: ImageAnnotations
-    after: ImageAnnotations
-    text: str
-
-
 class AnnotationStore:
     def __init__(self, index: VinDrIndex, workspace: Workspace, *, reader: str | None = None,
                  sizes: dict[str, tuple[int, int]] | None = None, autosave: bool = True,
@@ -79,8 +71,8 @@ class AnnotationStore:
         self._edits: dict[str, ImageAnnotations] = {}
         self.orphans: dict[str, ImageAnnotations] = {}  # edits of images not in the index: kept, re-saved
         self._load()
-        self._undo: deque[_Step] = deque(maxlen=undo_limit)
-        self._redo: list[_Step] = []
+        self._undo: deque[Step] = deque(maxlen=undo_limit)
+        self._redo: list[Step] = []
         self._closed = False
         self.listeners: list[Callable[[str], None]] = []  # called with the image_id that changed
         self._saver = Autosaver(self._write, start=autosave)
@@ -201,6 +193,20 @@ class AnnotationStore:
 
         self._edit(image_id, "mark verified" if verified else "mark unverified", make)
 
+    def import_images(self, images: list[AnnotatedImage], text: str = "import annotations") -> dict:
+        """Replace the annotations of every listed image that is in the index with the imported ones,
+        all in ONE undo step (rules: annotation_import). Images not in the index are skipped; nothing
+        changes when a box is unusable (InputError). Returns the counts {"images_changed", "boxes",
+        "unknown_images", "unchanged"}."""
+        reader = self._require_reader()
+        with self._lock:
+            self._check_open()
+            changes, counts = plan_import(images, self.index.images, self._current, reader, self._sizes)
+            self._commit(changes, text)
+        for image_id, _, _ in changes:
+            self._notify(image_id)
+        return counts
+
     # --- undo / redo --------------------------------------------------------------------------
     @property
     def can_undo(self) -> bool:
@@ -224,7 +230,8 @@ class AnnotationStore:
             return f"Redo {self._redo[-1].text}" if self._redo else None
 
     def undo(self) -> str | None:
-        """Undo the last edit; returns the image_id it changed (None when there was nothing to undo)."""
+        """Undo the last edit; returns the image_id it changed, the first one for a step that changed
+        several (an import), or None when there was nothing to undo."""
         return self._step(self._undo, self._redo, "before")
 
     def redo(self) -> str | None:
@@ -236,10 +243,12 @@ class AnnotationStore:
             if not source:
                 return None
             step = source.pop()
-            self._set(step.image_id, getattr(step, which))
+            for image_id, before, after in step.changes:
+                self._set(image_id, before if which == "before" else after)
             target.append(step)
             self._saver.changed()
-        self._notify(step.image_id)
+        for image_id, _, _ in step.changes:
+            self._notify(image_id)
         return step.image_id
 
     # --- saving -------------------------------------------------------------------------------
@@ -343,21 +352,33 @@ class AnnotationStore:
         self._box(image_id, uid)
         self._edit(image_id, text, make)
 
-    def _edit(self, image_id: str, text: str, make: Callable[[ImageAnnotations, str], ImageAnnotations]) -> None:
+    def _require_reader(self) -> str:
         reader = self._reader
         if reader is None:
             raise InputError(None, "no reader set: enter your reader name (e.g. 'rad1') before editing")
+        return reader
+
+    def _edit(self, image_id: str, text: str, make: Callable[[ImageAnnotations, str], ImageAnnotations]) -> None:
+        reader = self._require_reader()
         with self._lock:
             self._check_open()
             before = self._current(image_id)
             after = make(before, reader)
             if after == before:
                 return  # nothing changed: no undo step, no save
-            self._set(image_id, after)
-            self._undo.append(_Step(image_id, before, after, text))
-            self._redo.clear()
-            self._saver.changed()
+            self._commit([(image_id, before, after)], text)
         self._notify(image_id)
+
+    def _commit(self, changes: list[Change], text: str) -> None:
+        """Apply (image_id, before, after) changes as one undo step (the caller holds the lock and
+        notifies listeners after releasing it). No changes: no step, no save."""
+        if not changes:
+            return
+        for image_id, _, after in changes:
+            self._set(image_id, after)
+        self._undo.append(Step(tuple(changes), text))
+        self._redo.clear()
+        self._saver.changed()
 
     def _check_open(self) -> None:
         if self._closed:

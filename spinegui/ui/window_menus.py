@@ -33,6 +33,9 @@ def build_menus(win) -> dict[str, QAction]:
     export = file.addMenu("&Export annotations")
     for fmt, label in EXPORT_FORMATS.items():
         add(export, f"export_{fmt}", f"{label}…", lambda _=False, f=fmt: _export(win, f))
+    imports = file.addMenu("&Import annotations")
+    for fmt, label in EXPORT_FORMATS.items():
+        add(imports, f"import_{fmt}", f"{label}…", lambda _=False, f=fmt: _import(win, f))
     add(file, "save_elsewhere", "Save edits to another &folder…", win.save_edits_elsewhere)
     file.addSeparator()
     add(file, "quit", "&Quit", win.close, QKeySequence.StandardKey.Quit)
@@ -93,3 +96,24 @@ def _export(win, fmt: str) -> None:
         win.show_error(str(exc))
         return
     win.show_message(f"exported {EXPORT_FORMATS[fmt]} to {folder}")
+
+
+def _import(win, fmt: str) -> None:
+    """Read an export folder and make its annotations current, as one undoable edit."""
+    if win.store is None or (win.store.reader is None and not win.ask_reader()):
+        return
+    folder = QFileDialog.getExistingDirectory(win, f"Import {EXPORT_FORMATS[fmt]} from a folder")
+    if not folder:
+        return
+    from spinegui.core.exports import import_annotations
+
+    try:
+        counts = win.store.import_images(import_annotations(fmt, Path(folder)), f"import {EXPORT_FORMATS[fmt]}")
+    except InputError as exc:
+        win.show_error(str(exc))
+        return
+    text = (f"imported {EXPORT_FORMATS[fmt]} from {folder}: {counts['images_changed']} image(s) changed, "
+            f"{counts['unchanged']} unchanged, {counts['boxes']} box(es)")
+    if counts["unknown_images"]:
+        text += f"; skipped {counts['unknown_images']} image(s) not in this dataset"
+    win.show_message(text)
