@@ -32,7 +32,7 @@ from spinegui.ui.browser import StudyBrowser
 from spinegui.ui.header_panel import HeaderPanel
 from spinegui.ui.image_loader import ImageLoader
 from spinegui.ui.viewer import ImageViewer
-from spinegui.ui.window_menus import build_menus
+from spinegui.ui.window_menus import build_menus, set_reader_actions
 
 
 class MainWindow(QMainWindow):
@@ -123,6 +123,7 @@ class MainWindow(QMainWindow):
         self.browser_dock.setWidget(self.browser)
         self.viewer.set_store(store)
         self.annotation_panel.set_store(store)
+        set_reader_actions(self, sorted({r for rec in index.images.values() for r in rec.readers}))
         self.settings.setValue("last_dataset", str(index.root))
         self.setWindowTitle(f"spinegui — {index.root.name}")
         problems = [p for p in index.problems if p.severity == "error"]

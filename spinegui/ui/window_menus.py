@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from spinegui import __version__
 from spinegui.core.errors import InputError
+from spinegui.core.vindr import LESION_TYPES
 
 EXPORT_FORMATS = {"vindr": "VinDr CSV", "coco": "COCO JSON", "voc": "Pascal VOC XML", "yolo": "YOLO txt"}
 PRESETS = ("Default (DICOM)", "Auto (percentiles)", "Bone", "Soft tissue", "Full range")
@@ -57,6 +58,10 @@ def build_menus(win) -> dict[str, QAction]:
     presets = view.addMenu("Window presets")
     for n, name in enumerate(PRESETS, start=1):
         add(presets, f"preset_{n}", name, lambda _=False, p=name: win.viewer.apply_preset(p), f"F{n}")
+    win.classes_menu = view.addMenu("Show lesion types")
+    for t in LESION_TYPES:
+        add(win.classes_menu, f"show_{t}", t, lambda _=False: _apply_visibility(win), checkable=True).setChecked(True)
+    win.readers_menu = view.addMenu("Show readers")  # filled when a dataset opens (set_reader_actions)
     view.addSeparator()
     for dock in (win.browser_dock, win.annotation_dock, win.header_dock):
         view.addAction(dock.toggleViewAction())
@@ -69,6 +74,24 @@ def build_menus(win) -> dict[str, QAction]:
     add(help_menu, "about", "About spinegui", lambda: QMessageBox.about(
         win, "spinegui", f"spinegui {__version__}\nSpine X-ray augmentation research on VinDr-SpineXR."))
     return actions
+
+
+def set_reader_actions(win, readers: list[str]) -> None:
+    """One checkable action per reader of the open dataset (boxes of unticked readers are hidden)."""
+    win.readers_menu.clear()
+    for r in readers:
+        action = QAction(r, win, checkable=True, checked=True)
+        action.triggered.connect(lambda _=False: _apply_visibility(win))
+        win.readers_menu.addAction(action)
+    _apply_visibility(win)
+
+
+def _apply_visibility(win) -> None:
+    classes = {a.text() for a in win.classes_menu.actions() if a.isChecked()}
+    readers = {a.text() for a in win.readers_menu.actions() if a.isChecked()}
+    all_readers = len(readers) == len(win.readers_menu.actions())
+    win.viewer.set_visible(None if all_readers else readers,
+                           None if len(classes) == len(LESION_TYPES) else classes)
 
 
 def _inverted(win) -> bool:

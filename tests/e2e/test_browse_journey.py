@@ -72,3 +72,21 @@ def test_not_a_dataset_says_what_is_missing(qtbot, window, tmp_path):
     assert window.open_dataset(tmp_path) is False
     assert any("missing annotations/train.csv" in m for m in messages)
     assert window.index is not None and window.browser.visible_count()[1] == 24  # the old dataset stays
+
+
+def test_boxes_shown_or_hidden_per_class_and_reader(qtbot, window, demo_root):
+    index = load_index(demo_root)
+    rec = next(r for r in index.images.values() if r.boxes)
+    with qtbot.waitSignal(window.image_shown):
+        window.browser.select_image(rec.image_id)
+    viewer = window.viewer
+    assert len(viewer.boxes.visible_uids()) == len(rec.boxes)
+    hidden_type = rec.boxes[0].lesion_type
+    window.actions[f"show_{hidden_type}"].trigger()  # untick it
+    assert len(viewer.boxes.visible_uids()) == sum(b.lesion_type != hidden_type for b in rec.boxes)
+    window.actions[f"show_{hidden_type}"].trigger()
+    reader_actions = {a.text(): a for a in window.readers_menu.actions()}
+    assert set(reader_actions) == {r for x in index.images.values() for r in x.readers}
+    reader = rec.boxes[0].rad_id
+    reader_actions[reader].trigger()
+    assert len(viewer.boxes.visible_uids()) == sum(b.rad_id != reader for b in rec.boxes)
