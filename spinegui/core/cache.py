@@ -17,6 +17,7 @@ import json
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
@@ -142,13 +143,18 @@ class ImageCache:
         if progress:
             progress(reused, len(items), "")
         workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-        (self.dir / "display").mkdir(parents=True, exist_ok=True)
-        (self.dir / f"train_{train_size}").mkdir(parents=True, exist_ok=True)
+        try:
+            (self.dir / "display").mkdir(parents=True, exist_ok=True)
+            (self.dir / f"train_{train_size}").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(self.dir, f"cannot create the cache: {exc.strerror or exc}") from None
         last_save = time.monotonic()
         done = reused
 
         def record(job: CacheJob, result: dict) -> None:
             nonlocal done, last_save
+            if result["state"] == "io-error":  # our disk, not the file: say so, do not remember it
+                raise InputError(self.dir, result["reason"])
             done += 1
             old = self.entries.get(job.image_id, {})
             if result["state"] == "ok" and old.get("key") == result["key"]:
@@ -175,7 +181,10 @@ class ImageCache:
             else:
                 report.cancelled = self._build_parallel(todo, workers, record, should_stop)
         finally:
-            self.save()
+            try:
+                self.save()
+            except OSError as exc:
+                raise InputError(self.manifest_path, f"cannot save the cache manifest: {exc.strerror or exc}") from None
         report.seconds = time.perf_counter() - start
         return report
 
@@ -198,8 +207,11 @@ class ImageCache:
                     job = in_flight.pop(fut)
                     try:
                         result = fut.result()
-                    except Exception as exc:  # a worker died (e.g. a decoder crash): record, go on
-                        result = _failed(job, f"decoder process failed: {type(exc).__name__}")
+                    except BrokenProcessPool:
+                        # A decoder crashed the pool: every job in flight dies with it, so none can
+                        # be blamed. Keep what is done and say so; the next build carries on.
+                        raise InputError(self.dir, "a decoder process crashed; run the cache build again "
+                                                   "(images decoded so far are kept)") from None
                     record(job, result)
                 if should_stop and should_stop():
                     for fut in in_flight:
@@ -212,8 +224,10 @@ class ImageCache:
 def _worker_init() -> None:
     # The workers are the parallelism: one decoder thread each avoids oversubscribing the cores.
     from spinegui.core import dicom_io
+    from spinegui.core.procs import exit_with_parent
 
     dicom_io.set_decode_threads(1)
+    exit_with_parent()
 
 
 def _failed(job: CacheJob, reason: str) -> dict:
@@ -232,12 +246,15 @@ def decode_to_cache(cache_dir: Path, job: CacheJob) -> dict:
     pixels = img.pixels
     rows, cols = pixels.shape
     display, display_scale = resize_long_side(pixels, DISPLAY_MAX_SIDE)
-    _save_npy(Path(cache_dir) / "display" / f"{job.image_id}.npy", display)
     # display() applies the file's own VOI (window or VOI LUT) and MONOCHROME1 inversion; applied
     # to the already reduced display image, it costs a quarter of the full-resolution pass.
     train, geometry = letterbox(replace(img, pixels=display).display(), job.train_size)
     geometry["scale"] *= display_scale
-    _save_npy(Path(cache_dir) / f"train_{job.train_size}" / f"{job.image_id}.npy", train)
+    try:
+        _save_npy(Path(cache_dir) / "display" / f"{job.image_id}.npy", display)
+        _save_npy(Path(cache_dir) / f"train_{job.train_size}" / f"{job.image_id}.npy", train)
+    except OSError as exc:
+        return {"state": "io-error", "reason": f"cannot write the cache: {exc.strerror or exc}"}
     return {
         "state": "ok",
         "source": job.source,

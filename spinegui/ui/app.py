@@ -28,7 +28,7 @@ def run_app(dataset: Path | None = None, screenshot: Path | None = None, workspa
     if problem:
         raise InputError(None, problem)
 
-    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])

@@ -8,7 +8,9 @@ the current image are decoded ahead of time.
 
 from __future__ import annotations
 
+import shutil
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from PySide6.QtCore import QObject, Signal
 from spinegui.core.cache import ImageCache, decode_full_resolution
 from spinegui.core.display import Window
 from spinegui.core.errors import InputError
+from spinegui.core.procs import exit_with_parent
 from spinegui.ui.viewer import ViewerImage
 
 KEEP_FULL = 12  # full-resolution files kept on disk (about 8 MB each for a VinDr image)
@@ -55,7 +58,7 @@ class ImageLoader(QObject):
         self.paths: dict[str, Path] = {}
         self.current: str | None = None
         self._full: dict[str, dict] = {}  # image_id -> metadata, in decode order (oldest first)
-        self._pending: set[str] = set()
+        self._pending: dict[str, object] = {}  # image_id -> Future
         self._pool: ProcessPoolExecutor | None = None
         self._decoded.connect(self._on_decoded)
 
@@ -64,9 +67,11 @@ class ImageLoader(QObject):
 
     def request(self, image_id: str, neighbours: list[str] = ()) -> None:
         self.current = image_id
-        if image_id in self._full and self._emit_full(image_id):
-            pass
-        else:
+        wanted = {image_id, *neighbours}
+        for stale in [i for i in self._pending if i not in wanted]:  # stepping fast: drop the backlog
+            if self._pending[stale].cancel():
+                del self._pending[stale]
+        if not (image_id in self._full and self._emit_full(image_id)):
             cached = viewer_image_from_cache(self.cache, image_id) if self.cache else None
             if cached is not None:
                 self.ready.emit(cached, False)
@@ -83,15 +88,16 @@ class ImageLoader(QObject):
         if image_id in self._pending or self.cache is None:
             return
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
+            self._pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=exit_with_parent)
+            shutil.rmtree(self._full_dir(), ignore_errors=True)  # files of an earlier session
         self._full_dir().mkdir(parents=True, exist_ok=True)
-        self._pending.add(image_id)
         future = self._pool.submit(decode_full_resolution, str(self.paths[image_id]),
                                    str(self._full_dir() / f"{image_id}.npy"))
-        future.add_done_callback(lambda f, i=image_id: self._decoded.emit(i, _result(f)))
+        self._pending[image_id] = future
+        future.add_done_callback(lambda f, i=image_id: None if f.cancelled() else self._decoded.emit(i, _result(f)))
 
     def _on_decoded(self, image_id: str, meta: dict) -> None:
-        self._pending.discard(image_id)
+        self._pending.pop(image_id, None)
         if meta.get("pool_broken"):
             self.shutdown()  # a fresh decoder process starts with the next request
         if "error" in meta:
@@ -101,13 +107,14 @@ class ImageLoader(QObject):
         self._full.pop(image_id, None)
         self._full[image_id] = meta
         while len(self._full) > KEEP_FULL:
-            old = next(iter(self._full))
+            old = next(i for i in self._full if i != self.current)  # never the image on screen
             del self._full[old]
             (self._full_dir() / f"{old}.npy").unlink(missing_ok=True)
         if image_id == self.current:
             self._emit_full(image_id)
 
     def _emit_full(self, image_id: str) -> bool:
+        self._full[image_id] = self._full.pop(image_id)  # most recently used last
         try:
             pixels = np.load(self._full_dir() / f"{image_id}.npy", mmap_mode="r")
         except (OSError, ValueError):
@@ -125,6 +132,8 @@ class ImageLoader(QObject):
 def _result(future) -> dict:
     try:
         return future.result()
-    except Exception as exc:  # the decoder process died (e.g. a codec crash): the app goes on
-        return {"error": f"decoder process failed: {type(exc).__name__}", "pool_broken": True}
+    except BrokenProcessPool:  # the decoder process died (e.g. a codec crash): the app goes on
+        return {"error": "the decoder process crashed on this file", "pool_broken": True}
+    except Exception as exc:
+        return {"error": f"decoding failed: {type(exc).__name__}: {exc}"}
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -90,6 +90,9 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.save_label)
         bar.addPermanentWidget(self.progress)
         self.actions: dict[str, QAction] = build_menus(self)
+        # Autosave reports failures only; while edits are pending, look a few times a second.
+        self._save_poll = QTimer(self, interval=300)
+        self._save_poll.timeout.connect(self._poll_save_state)
         self._restore_layout()
 
     def _dock(self, title, widget, area) -> QDockWidget:
@@ -105,12 +108,22 @@ class MainWindow(QMainWindow):
         """Open a VinDr root; on bad input say what is wrong and keep the current dataset."""
         try:
             index = load_index(root)
+        except InputError as exc:
+            self.show_error(str(exc))
+            return False
+        if self.store is not None:  # the current edits must be on disk before anything else opens
+            try:
+                self.store.save()
+            except InputError as exc:
+                self.show_error(f"{exc} — not opening {index.root.name}; File ▸ Save edits to another folder…")
+                return False
+        self.close_dataset()
+        try:
             ws = Workspace.for_dataset(index.root, self.workspace_dir)
             store = AnnotationStore(index, ws, reader=self.settings.value("reader") or None)
         except InputError as exc:
             self.show_error(str(exc))
             return False
-        self.close_dataset()
         self.index, self.store = index, store
         self.cache = ImageCache(ws.cache_dir)
         store.set_sizes({k: tuple(e["shape"]) for k, e in self.cache.entries.items() if e.get("state") == "ok"})
@@ -118,6 +131,8 @@ class MainWindow(QMainWindow):
         store.save_listeners.append(self._save_state.emit)
         self.loader.cache = self.cache
         self.loader.paths = {r.image_id: r.path for r in index.images.values()}
+        if self.browser is not None:
+            self.browser.deleteLater()  # setWidget does not free the previous dataset's browser
         self.browser = StudyBrowser(index, store, self.cache)
         self.browser.image_selected.connect(self.show_image)
         self.browser_dock.setWidget(self.browser)
@@ -132,8 +147,7 @@ class MainWindow(QMainWindow):
         self._start_cache_build()
         first = next(iter(index.images), None)
         if first:
-            self.browser.select_image(first)
-            self.show_image(first)
+            self.browser.select_image(first)  # emits image_selected -> show_image
         return True
 
     def close_dataset(self, discard_unsaved: bool = False) -> None:
@@ -174,6 +188,8 @@ class MainWindow(QMainWindow):
         self.store.set_sizes(sizes)
 
     def _on_cache_finished(self, result) -> None:
+        if self.sender() is not self.builder:
+            return
         self.progress.hide()
         if isinstance(result, str):
             self.show_message(result)
@@ -223,7 +239,7 @@ class MainWindow(QMainWindow):
         if image_id == self.current:
             self.annotation_panel.refresh()
         self._update_undo_actions()
-        self.save_label.setText("saving…" if self.store and self.store.dirty else "saved")
+        self._save_poll.start()
 
     def _update_undo_actions(self) -> None:
         if not self.store:
@@ -244,7 +260,6 @@ class MainWindow(QMainWindow):
     def _go_to_edit(self, image_id: str) -> None:
         if image_id != self.current and self.browser:  # undo shows the image it changed
             self.browser.select_image(image_id)
-            self.show_image(image_id)
 
     def ask_reader(self) -> bool:
         current = self.store.reader if self.store else self.settings.value("reader", "")
@@ -268,10 +283,19 @@ class MainWindow(QMainWindow):
         else:
             self.show_message(text)
 
+    def _poll_save_state(self) -> None:
+        if self.store is None or self.store.last_save_error:
+            self._save_poll.stop()
+            return
+        self.save_label.setText("saving…" if self.store.dirty else "saved")
+        if not self.store.dirty:
+            self._save_poll.stop()
+
     def _show_save_state(self, error: str | None) -> None:
         if error is None:
             self.save_label.setText("saved")
             self.save_label.setStyleSheet("")
+            self.save_label.setToolTip("")
             return
         self.save_label.setText("NOT SAVED")
         self.save_label.setStyleSheet("color: #e01b24; font-weight: bold")

@@ -50,10 +50,11 @@ def test_draw_move_relabel_delete_with_undo_redo(qtbot, window):
     assert store.annotations(image_id).box(new.uid).xyxy == moved
     qtbot.waitUntil(lambda: redo.text() == "Redo change lesion type", timeout=2000)
 
-    # Edits reach the workspace (never the dataset) within 2 s.
+    # Edits reach the workspace (never the dataset) within 2 s, and the status bar says so.
     path = edits_path(window.store.workspace.path)
     qtbot.waitUntil(lambda: path.exists() and new.uid in path.read_text(), timeout=2500)
     json.loads(path.read_text())
+    qtbot.waitUntil(lambda: window.save_label.text() == "saved", timeout=3000)
 
 
 def test_window_level_drag_changes_the_rendered_pixels(qtbot, window):
@@ -69,8 +70,10 @@ def test_window_level_drag_changes_the_rendered_pixels(qtbot, window):
 def test_undo_jumps_to_the_image_it_changes(qtbot, window):
     store, browser = window.store, window.browser
     first = window.current
+    n0 = len(store.boxes(first))
     store.add_box(first, "Osteophytes", (10, 10, 50, 50))
     other = browser.next_image()
     qtbot.waitUntil(lambda: window.current == other, timeout=3000)
     window.actions["undo"].trigger()
-    assert window.current == first and len(store.boxes(first)) == len(store.annotations(first).boxes)
+    assert window.current == first and len(store.boxes(first)) == n0
+    assert window.viewer.image.image_id == first

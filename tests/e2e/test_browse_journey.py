@@ -90,3 +90,11 @@ def test_boxes_shown_or_hidden_per_class_and_reader(qtbot, window, demo_root):
     reader = rec.boxes[0].rad_id
     reader_actions[reader].trigger()
     assert len(viewer.boxes.visible_uids()) == sum(b.rad_id != reader for b in rec.boxes)
+
+
+def test_reopening_keeps_the_last_edit(qtbot, window, demo_root):
+    """Open the same dataset again right after an edit: the edit is on disk and in the new store."""
+    uid = window.store.add_box(window.current, "Other lesions", (15, 25, 60, 90))
+    image_id = window.current
+    assert window.open_dataset(demo_root)
+    assert window.store.annotations(image_id).box(uid) is not None
