@@ -110,9 +110,10 @@ def _export(win, fmt: str) -> None:
     folder = QFileDialog.getExistingDirectory(win, f"Export {EXPORT_FORMATS[fmt]} into an empty folder")
     if not folder:
         return
-    from spinegui.core.exports import export_annotations, image_sizes, needs_sizes
+    from spinegui.core.exports import export_annotations, image_sizes, needs_sizes, prepare_out_dir
 
     try:
+        prepare_out_dir(folder, win.index.root)  # never into the dataset
         sizes = image_sizes(win.index, win.cache.dir)[0] if needs_sizes(fmt) else None
         export_annotations(win.store.snapshot(), fmt, Path(folder), sizes)
     except InputError as exc:

@@ -28,3 +28,12 @@ def test_export_from_the_menu_round_trips(qtbot, window, tmp_path, monkeypatch, 
             assert w[:2] == h[:2] and h[2:] == pytest.approx(w[2:], abs=1e-3)
         assert got.ann.no_finding == img.ann.no_finding
     assert any(b.lesion_type == "Surgical implant" for b in back[edited].ann.boxes)
+
+
+def test_export_into_the_dataset_is_refused(qtbot, window, demo_root, monkeypatch):
+    messages = []
+    window.statusBar().messageChanged.connect(messages.append)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(demo_root / "exported"))
+    window.actions["export_coco"].trigger()
+    assert not (demo_root / "exported").exists()
+    assert any("inside the dataset folder" in m for m in messages)
