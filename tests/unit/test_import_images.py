@@ -11,32 +11,6 @@ from spinegui.core.annotation_model import AnnBox, AnnotatedImage, ImageAnnotati
 from spinegui.core.annotations import AnnotationStore
 from spinegui.core.errors import InputError
 from spinegui.core.exports import export_annotations, import_annotations
-from spinegui.core.vindr import load_index
-from spinegui.core.workspace import Workspace
-
-
-@pytest.fixture(scope="module")
-def index(demo_root):
-    return load_index(demo_root)
-
-
-@pytest.fixture
-def open_store(index, tmp_path):
-    stores = []
-
-    def make(ws_name="ws", **kwargs):
-        kwargs.setdefault("reader", "rad9")
-        kwargs.setdefault("autosave", False)
-        s = AnnotationStore(index, Workspace.for_dataset(index.root, tmp_path / ws_name), **kwargs)
-        stores.append(s)
-        return s
-
-    yield make
-    for s in stores:
-        try:
-            s.close()
-        except InputError:
-            pass
 
 
 def wait_for(cond, timeout):
