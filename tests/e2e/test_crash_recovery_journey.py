@@ -6,20 +6,18 @@ reported before it died; the saved file always parses (never half-written).
 """
 
 import json
-import os
 import random
 import shutil
 import signal
-import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from crash_editor import digest  # noqa: E402
+from crash_runner import run_and_kill  # noqa: E402
 
 from spinegui.core.annotation_file import edits_path
 from spinegui.core.annotations import AnnotationStore
@@ -30,32 +28,12 @@ APP = Path(__file__).with_name("crash_app.py")
 GUARANTEE_S = 2.0
 
 
-def run_and_kill(root, ws, home, seed, kill_after, out):
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
-           "PYTHONPATH": os.pathsep.join(p for p in (str(APP.parents[2]), os.environ.get("PYTHONPATH")) if p)}
-    proc = subprocess.Popen([sys.executable, str(APP), str(root), str(ws), str(home), str(seed)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        lines = []
-        while len(lines) < 2:  # the kill clock starts at the first edit, not at start-up
-            line = proc.stdout.readline()
-            if not line:
-                out["error"] = f"app did not start: {proc.stderr.read()[-2000:]}"
-                return
-            lines.append(line)
-        reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
-        reader.start()
-        time.sleep(kill_after)
-        out["t_kill"] = time.monotonic()
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        reader.join(5)
-        out["states"] = [(int(s), float(t), d) for s, t, d in (ln.split() for ln in lines if ln.strip())]
-        out["returncode"] = proc.returncode
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+def run_app_and_kill(root, ws, home, seed, kill_after, out):
+    # The kill clock starts at the app's first edit (its second report), not at start-up.
+    run_and_kill([sys.executable, str(APP), str(root), str(ws), str(home), str(seed)], kill_after, out,
+                 clock_starts_at_line=2, env_extra={"QT_QPA_PLATFORM": "offscreen"})
+    if "error" in out:
+        out["error"] = "app " + out["error"]
 
 
 @pytest.mark.parametrize("batch", range(10))
@@ -67,7 +45,7 @@ def test_app_killed_at_random_moments_keeps_edits(demo_root, cached_workspace, t
         shutil.copytree(cached_workspace, ws)  # cache already built: the app goes straight to editing
         runs.append({"seed": rng.randrange(10**6), "kill_after": rng.uniform(2.3, 4.0), "ws": ws,
                      "home": tmp_path / f"home{i}"})
-    threads = [threading.Thread(target=run_and_kill, args=(demo_root, r["ws"], r["home"], r["seed"],
+    threads = [threading.Thread(target=run_app_and_kill, args=(demo_root, r["ws"], r["home"], r["seed"],
                                                           r["kill_after"], r)) for r in runs]
     for t in threads:
         t.start()

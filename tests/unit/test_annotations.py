@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from waiting import wait_for
 from spinegui.core.annotation_file import current_annotations, edits_path
 from spinegui.core.errors import InputError
 from spinegui.core.vindr import LESION_TYPES
@@ -344,15 +345,6 @@ def test_orphan_edits_are_kept(index, open_store, tmp_path):
 
 
 # --- autosave -----------------------------------------------------------------------------------
-def wait_for(cond, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
-
-
 def test_autosave_writes_every_change_within_2s(index, open_store, tmp_path):
     store = open_store(autosave=True)
     path = edits_path(tmp_path / "ws")

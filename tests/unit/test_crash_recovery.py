@@ -7,19 +7,17 @@ more than 2 s before the kill. 4 batches x 5 concurrent runs = 20 kills.
 """
 
 import json
-import os
 import random
 import shutil
 import signal
-import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from crash_editor import digest
+from crash_runner import run_and_kill
 from spinegui.core.annotation_file import edits_path
 from spinegui.core.annotations import AnnotationStore
 from spinegui.core.vindr import load_index
@@ -31,31 +29,9 @@ GUARANTEE_S = 2.0
 
 
 def _run_and_kill(root: Path, ws: Path, seed: int, kill_after: float, out: dict) -> None:
-    paths = [str(HELPER.parents[2]), os.environ.get("PYTHONPATH", "")]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
-    proc = subprocess.Popen([sys.executable, str(HELPER), str(root), str(ws), str(seed)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        first = proc.stdout.readline()
-        if not first:
-            out["error"] = f"editor did not start: {proc.stderr.read()[-2000:]}"
-            return
-        lines = [first]
-        # Drain stdout while waiting, so the editor never blocks on a full pipe.
-        reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
-        reader.start()
-        time.sleep(kill_after)
-        t_kill = time.monotonic()
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        reader.join(5)
-        out["t_kill"] = t_kill
-        out["states"] = [(int(s), float(t), d) for s, t, d in (ln.split() for ln in lines if ln.strip())]
-        out["returncode"] = proc.returncode
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    run_and_kill([sys.executable, str(HELPER), str(root), str(ws), str(seed)], kill_after, out)
+    if "error" in out:
+        out["error"] = "editor " + out["error"]
 
 
 @pytest.mark.parametrize("batch", range(4))

@@ -1,25 +1,16 @@
 """AnnotationStore.import_images: many images replaced in ONE undo step, counted, saved like any edit."""
 
 import json
-import time
 from dataclasses import replace
 
 import pytest
 
+from waiting import wait_for
 from spinegui.core.annotation_file import edits_path
 from spinegui.core.annotation_model import AnnBox, AnnotatedImage, ImageAnnotations
 from spinegui.core.annotations import AnnotationStore
 from spinegui.core.errors import InputError
 from spinegui.core.exports import export_annotations, import_annotations
-
-
-def wait_for(cond, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
 
 
 def as_file(store, image_id, ann):
