@@ -1,0 +1,111 @@
+"""Augmentation configs on disk (TOML) and the presets: the preprint's, and the user's beside them."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from spinegui.augment.knobs import KNOBS, ConfigError, changed, validate
+from spinegui.core.errors import InputError
+from spinegui.core.workspace import atomic_write_bytes, data_home
+
+# The preprint (Sivakumar & Anand, 2026). "rotation 45" is read as Keras' rotation_range=45 (a random
+# angle in ±45°); "rotation 90/270" are exact right angles; "shear" and "crop" give no figures, so
+# ±20° and 60-90 % of the area are our choice, stated in the help text.
+BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
+    "basic": {
+        "mode": "one-of", "rotation": (-45.0, 45.0), "rotation_fixed": (270,),
+        "crop": (0.6, 0.9), "shear": (-20.0, 20.0),
+    },
+    "hybrid-geometric": {
+        "mode": "one-of", "rotation_fixed": (90, 270), "shear": (-20.0, 20.0),
+    },
+}
+PRESET_HELP = {
+    "basic": "The preprint's best single transforms, one per image: rotation ±45°, rotation 270°, "
+             "crop (60-90 % of the area), shear ±20°.",
+    "hybrid-geometric": "The geometric half of the preprint's hybrid: rotation 90°, rotation 270° or "
+                        "shear ±20°, one per image.",
+}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def presets_dir() -> Path:
+    return data_home() / "presets"
+
+
+def preset_names() -> list[str]:
+    user = sorted(p.stem for p in presets_dir().glob("*.toml")) if presets_dir().is_dir() else []
+    return list(BUILTIN_PRESETS) + [n for n in user if n not in BUILTIN_PRESETS]
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    if name in BUILTIN_PRESETS:
+        return validate(BUILTIN_PRESETS[name])
+    path = presets_dir() / f"{name}.toml"
+    if not path.is_file():
+        raise InputError(name, f"no preset of that name (have: {', '.join(preset_names())})")
+    return load_config(path)
+
+
+def save_preset(name: str, config: dict[str, Any]) -> Path:
+    if not _NAME.match(name):
+        raise InputError(name, "a preset name uses letters, digits, '-', '_' or '.' (at most 64)")
+    if name in BUILTIN_PRESETS:
+        raise InputError(name, "is a built-in preset; choose another name")
+    path = presets_dir() / f"{name}.toml"
+    save_config(path, config)
+    return path
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a config file; any problem is an InputError naming the file (and the key)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(path, f"not valid TOML: {exc}") from None
+    values = data.get("augment", data)
+    if not isinstance(values, dict):
+        raise InputError(path, "expected an [augment] table")
+    try:
+        return validate(values)
+    except ConfigError as exc:
+        raise InputError(path, str(exc)) from None
+
+
+def config_to_toml(config: dict[str, Any], *, only_changed: bool = False) -> str:
+    values = changed(config) if only_changed else config
+    lines = ["# spinegui augmentation settings; every key is documented in `spinegui augment --help-knobs`",
+             "[augment]"]
+    for knob in KNOBS:
+        if knob.name in values:
+            lines.append(f"{knob.name} = {_toml_value(values[knob.name])}")
+    return "\n".join(lines) + "\n"
+
+
+def save_config(path: str | Path, config: dict[str, Any]) -> None:
+    try:
+        atomic_write_bytes(Path(path), config_to_toml(validate(config)).encode("utf-8"))
+    except ConfigError as exc:
+        raise InputError(path, str(exc)) from None
+    except OSError as exc:
+        raise InputError(path, f"cannot write: {exc.strerror or exc}") from None
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
