@@ -66,10 +66,12 @@ KNOBS: tuple[Knob, ...] = (
          "Horizontal shear angle drawn from this range."),
     Knob("perspective", "Perspective", "Geometry", "float", 0.0, 0, 0.6, 0.01, "",
          "Perspective distortion: each corner moves inwards by up to this share of half the size."),
-    Knob("elastic_alpha", "Elastic strength", "Deformation", "float", 0.0, 0, 64, 0.5, "px",
-         "Largest displacement of the smooth random elastic field, in output pixels (0 = off)."),
-    Knob("elastic_sigma", "Elastic smoothness", "Deformation", "float", 16.0, 2, 64, 0.5, "px",
-         "Standard deviation of the Gaussian that smooths the elastic field: larger is smoother."),
+    Knob("elastic_alpha", "Elastic strength", "Deformation", "float", 0.0, 0, 64, 0.5, "px @512",
+         "Largest displacement of the smooth random elastic field, in pixels of a 512-pixel image "
+         "(scaled with the image, so a preview and the full image deform alike; 0 = off)."),
+    Knob("elastic_sigma", "Elastic smoothness", "Deformation", "float", 32.0, 8, 128, 1, "px @512",
+         "Width of the Gaussian that smooths the elastic field, in pixels of a 512-pixel image: "
+         "larger is smoother."),
     Knob("crop", "Crop area", "Crop", "range", (1.0, 1.0), 0.1, 1.0, 0.01, "of area",
          "A random crop covering this share of the image area, resized back to the full size "
          "(1 = no crop)."),
@@ -83,8 +85,8 @@ KNOBS: tuple[Knob, ...] = (
          "Gamma drawn from this range, applied to values scaled to 0..1."),
     Knob("noise", "Noise", "Intensity", "float", 0.0, 0, 0.2, 0.005, "of range",
          "Standard deviation of added Gaussian noise, as a share of the full value range."),
-    Knob("blur", "Blur", "Intensity", "range", (0.0, 0.0), 0, 8, 0.1, "px",
-         "Gaussian blur sigma drawn from this range (0 = sharp)."),
+    Knob("blur", "Blur", "Intensity", "range", (0.0, 0.0), 0, 8, 0.1, "px @512",
+         "Gaussian blur sigma drawn from this range, in pixels of a 512-pixel image (0 = sharp)."),
     Knob("min_visibility", "Keep boxes above", "Boxes", "float", 0.3, 0, 1, 0.05, "visible",
          "A box is dropped when less than this share of its transformed area stays inside the "
          "image; kept boxes are clipped to the image."),
