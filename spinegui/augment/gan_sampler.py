@@ -1,0 +1,203 @@
+"""Synthetic X-rays from a GAN run, written as a dataset in the VinDr layout (or as PNGs).
+
+Labelling: a GAN sample is an image-level example of its class with no located lesion, so its CSV
+row carries the class with a box over the whole image (a "No finding" sample gets VinDr's empty
+"No finding" row). Each sample is its own study, with rad_id "gan". Every file says SYNTHETIC in its
+name, in ImageType/SeriesDescription (DICOM) or its text chunks (PNG), and carries its provenance:
+run, model, class, epoch, seed, index.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spinegui import __version__
+from spinegui.augment import gan_checkpoint as ck
+from spinegui.augment.gan_models import NOISE_DIM, build
+from spinegui.core.errors import InputError
+from spinegui.core.vindr import COLUMNS, NO_FINDING
+
+DX_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.1"
+BITS = 12
+
+
+@dataclass
+class Model:
+    name: str
+    classes: list[str]
+    meta: dict
+    full: Path
+    snapshots: list[Path]
+
+
+@dataclass
+class SampleReport:
+    out: Path
+    written: dict[str, int] = field(default_factory=dict)
+    epochs: dict[str, list[int]] = field(default_factory=dict)
+
+
+def run_models(run_dir: str | Path) -> list[Model]:
+    run_dir = Path(run_dir)
+    ckpt = run_dir / "checkpoints"
+    if not run_dir.is_dir():
+        raise InputError(run_dir, "no such run folder")
+    models = []
+    for full in sorted(ckpt.glob("*_full.safetensors")):
+        _, meta = ck.read(full)
+        models.append(Model(meta["model"], list(meta["classes"]), meta, full, ck.snapshots(ckpt, meta["model"])))
+    if not models:
+        raise InputError(run_dir, "this run has no GAN checkpoint yet")
+    return models
+
+
+def _generator(path: Path, meta: dict) -> torch.nn.Module:
+    tensors, _ = ck.read(path)
+    g, _ = build(meta["arch"], meta["size"], meta["width"], meta["n_classes"])
+    ck.load_module(g, tensors, "G", path)
+    return g.eval()
+
+
+def generate(path: Path, meta: dict, n: int, label: int, seed: int) -> np.ndarray:
+    """n images (uint16, 12-bit) from one checkpoint; deterministic given the seed."""
+    g = _generator(path, meta)
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    with torch.no_grad():
+        for start in range(0, n, 64):
+            m = min(64, n - start)
+            z = torch.randn(m, NOISE_DIM, generator=gen)
+            y = torch.full((m,), label, dtype=torch.long)
+            x = g(z, y)[:, 0].clamp(-1, 1)
+            out.append(((x + 1) / 2 * (2**BITS - 1)).round().to(torch.int32).numpy().astype(np.uint16))
+    return np.concatenate(out) if out else np.zeros((0, meta["size"], meta["size"]), np.uint16)
+
+
+def sample_run(run_dir, n: int, out, *, class_name: str | None = None, last_epochs: int = 0, seed: int = 0,
+               fmt: str = "dicom", overwrite: bool = False) -> SampleReport:
+    run_dir, out = Path(run_dir), Path(out)
+    if n < 1:
+        raise InputError(None, f"--n must be at least 1, got {n}")
+    if fmt not in ("dicom", "png"):
+        raise InputError(None, f"--format must be dicom or png, got {fmt!r}")
+    models = run_models(run_dir)
+    targets = [(m, c) for m in models for c in m.classes if class_name in (None, c)]
+    if not targets:
+        have = sorted({c for m in models for c in m.classes})
+        raise InputError(run_dir, f"no model of class '{class_name}' in this run (have: {', '.join(have)})")
+    _prepare(out, overwrite, fmt)
+    report = SampleReport(out)
+    rows: list[list[str]] = []
+    run_id = run_dir.resolve().name
+    for model, cls in targets:
+        sources = _sources(model, last_epochs)
+        label = model.classes.index(cls) if model.meta["n_classes"] > 1 else 0
+        shares = np.array_split(np.arange(n), len(sources))
+        report.epochs[cls] = []
+        for (path, epoch), share in zip(sources, shares):
+            if len(share) == 0:
+                continue
+            draw_seed = seed * 1000003 + int(epoch) * 101 + label
+            images = generate(path, model.meta, len(share), label, draw_seed)
+            report.epochs[cls].append(int(epoch))
+            for k, pixels in zip(share, images):
+                prov = {"synthetic": True, "generator": "spinegui GAN", "run": run_id, "model": model.name,
+                        "class": cls, "epoch": int(epoch), "seed": draw_seed, "index": int(k),
+                        "arch": model.meta["arch"], "spinegui_version": __version__}
+                image_id = f"syn-gan-{ck.model_slug(cls)}-e{int(epoch):05d}-{int(k):05d}"
+                _write(out, fmt, image_id, pixels, prov, rows, cls)
+            report.written[cls] = report.written.get(cls, 0) + len(share)
+    if fmt == "dicom":
+        _write_csvs(out, rows)
+    (out / "sample_report.json").write_text(json.dumps(
+        {"run": str(run_dir), "written": report.written, "epochs": report.epochs, "seed": seed,
+         "last_epochs": last_epochs, "labelling": __doc__.split("Labelling: ")[1].split("\n\n")[0]}, indent=1))
+    return report
+
+
+def _sources(model: Model, last_epochs: int) -> list[tuple[Path, int]]:
+    if last_epochs > 0:
+        snaps = model.snapshots[-last_epochs:]
+        if not snaps:
+            raise InputError(model.full, "no generator snapshots kept; sample from the last checkpoint")
+        return [(p, int(json.loads(p.with_suffix(".json").read_text())["epoch"])) for p in snaps]
+    return [(model.full, int(model.meta["epoch"]))]
+
+
+def _prepare(out: Path, overwrite: bool, fmt: str) -> None:
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise InputError(out, "exists and is not empty; choose another folder or pass --overwrite")
+        shutil.rmtree(out)
+    if fmt == "dicom":
+        for sub in ("annotations", "train_images", "test_images"):
+            (out / sub).mkdir(parents=True, exist_ok=True)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+
+
+def _uid(*parts) -> str:
+    return hashlib.sha1("/".join(map(str, parts)).encode()).hexdigest()[:32]
+
+
+def _write(out: Path, fmt: str, image_id: str, pixels: np.ndarray, prov: dict, rows: list, cls: str) -> None:
+    if fmt == "png":
+        from PIL import Image
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        info.add_text("Description", "SYNTHETIC image made by a GAN; not a patient image")
+        info.add_text("spinegui-provenance", json.dumps(prov))
+        Image.fromarray(pixels.astype(np.uint16) << (16 - BITS)).save(out / f"{image_id}.png", pnginfo=info)
+        return
+    study, series = _uid("study", prov["run"], image_id), _uid("series", prov["run"], prov["model"])
+    (out / "train_images" / f"{image_id}.dicom").write_bytes(_dicom(pixels, image_id, study, series, prov))
+    h, w = pixels.shape
+    if cls == NO_FINDING:
+        rows.append([study, series, image_id, "gan", NO_FINDING, "", "", "", ""])
+    else:
+        rows.append([study, series, image_id, "gan", cls, "0.00", "0.00", f"{w:.2f}", f"{h:.2f}"])
+
+
+def _dicom(pixels: np.ndarray, image_id: str, study: str, series: str, prov: dict) -> bytes:
+    from pydicom.config import disable_value_validation
+    from pydicom.dataset import Dataset
+
+    from spinegui.core.dicom_write import encode_j2k_lossless
+
+    with disable_value_validation():
+        ds = Dataset()
+        ds.SOPClassUID = DX_FOR_PRESENTATION
+        ds.SOPInstanceUID = image_id
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.Modality = "DX"
+        ds.ImageType = ["DERIVED", "SECONDARY", "SYNTHETIC"]
+        ds.SeriesDescription = f"SYNTHETIC GAN {prov['class']}"
+        ds.DerivationDescription = (f"SYNTHETIC: made by a {prov['arch']} generator (run {prov['run']}, "
+                                    f"epoch {prov['epoch']}); not a patient image")
+        ds.ImageComments = json.dumps(prov)
+        ds.BurnedInAnnotation = "NO"
+        ds.PatientName, ds.PatientID = "", ""
+        ds.PatientIdentityRemoved = "YES"
+        ds.Manufacturer = "spinegui"
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, BITS, BITS - 1, 0
+        ds.WindowCenter, ds.WindowWidth = "2048", "4096"
+        ds.RescaleIntercept, ds.RescaleSlope = "0", "1"
+    return encode_j2k_lossless(ds, pixels)
+
+
+def _write_csvs(out: Path, rows: list[list[str]]) -> None:
+    for name, body in (("train.csv", rows), ("test.csv", [])):
+        with open(out / "annotations" / name, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(COLUMNS)
+            writer.writerows(body)
