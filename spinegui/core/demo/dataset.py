@@ -164,17 +164,13 @@ def render_demo_image(out_dir: str, plan: DemoImagePlan) -> list[list[str]]:
 
 def encode_dicom(pixels: np.ndarray, plan: DemoImagePlan) -> bytes:
     from pydicom.config import disable_value_validation
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import JPEG2000Lossless, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
+    from pydicom.dataset import Dataset
+
+    from spinegui.core.dicom_write import encode_j2k_lossless
 
     # VinDr's UIDs are 32-hex strings, not dotted numbers; we reproduce that on purpose.
     with disable_value_validation():
         ds = Dataset()
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.MediaStorageSOPClassUID = DX_FOR_PRESENTATION
-        ds.file_meta.MediaStorageSOPInstanceUID = plan.image_id
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
         ds.SOPClassUID = DX_FOR_PRESENTATION
         ds.SOPInstanceUID = plan.image_id
         ds.StudyInstanceUID = plan.study_id
@@ -188,8 +184,6 @@ def encode_dicom(pixels: np.ndarray, plan: DemoImagePlan) -> bytes:
         ds.PatientID = ""
         ds.BodyPartExamined = "LSPINE" if plan.region == "lumbar" else "CSPINE"
         ds.ViewPosition = "LL" if plan.view == "lateral" else "AP"
-        ds.Rows, ds.Columns = pixels.shape
-        ds.SamplesPerPixel = 1
         ds.PhotometricInterpretation = "MONOCHROME2"
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
         fov_mm = 380.0 if plan.region == "lumbar" else 230.0
@@ -199,11 +193,7 @@ def encode_dicom(pixels: np.ndarray, plan: DemoImagePlan) -> bytes:
         ds.WindowCenter = f"{(lo + hi) / 2:.1f}"
         ds.WindowWidth = f"{max(hi - lo, 1):.1f}"
         ds.RescaleIntercept, ds.RescaleSlope = "0", "1"
-        ds.PixelData = np.ascontiguousarray(pixels, dtype=np.uint16).tobytes()
-        ds.compress(JPEG2000Lossless, encoding_plugin="pylibjpeg", generate_instance_uid=False)
-        buf = io.BytesIO()
-        ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
+    return encode_j2k_lossless(ds, pixels)
 
 
 def generate_demo_dataset(
