@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--workspace", type=Path, default=None, help="workspace folder (default: per dataset)")
     x.add_argument("--provenance", action="store_true",
                    help="vindr: add edited_by, edited_at, verified_by, verified_at columns")
+    _add_augment_parser(sub)
+    from spinegui import cli_gan
+    from spinegui.jobs import cli as jobs_cli
+
+    cli_gan.add_parsers(sub)
+    jobs_cli.add_parsers(sub)
     return p
 
 
@@ -78,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         return _run(args, lambda a: _open_app(a, started))
     handler = {"demo-data": cmd_demo_data, "info": cmd_info, "render": cmd_render, "cache": cmd_cache,
-               "export": cmd_export}[args.command]
+               "export": cmd_export, "augment": cmd_augment}.get(args.command)
+    if handler is None:   # commands that live beside their layer (cli_gan, jobs.cli) carry their handler
+        handler = args.handler
     return _run(args, handler)
 
 
@@ -259,3 +267,97 @@ def cmd_export(args) -> int:
     print(f"exported {report.images} images ({report.boxes} boxes, {report.no_finding_images} without boxes) "
           f"as {report.format} to {report.out_dir}")
     return 0
+
+
+# --- augment (spinegui.augment.export) ---------------------------------------------------------
+def _add_augment_parser(sub) -> None:
+    a = sub.add_parser("augment", help="write augmented train images of some classes as a new VinDr-layout dataset")
+    a.add_argument("root", type=Path, nargs="?", help="the VinDr-SpineXR root to draw train images from")
+    how = a.add_mutually_exclusive_group()
+    how.add_argument("--preset", help="a built-in or saved preset (e.g. basic, hybrid-geometric)")
+    how.add_argument("--config", type=Path, metavar="FILE.toml", help="settings from a TOML file")
+    a.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change one setting on top of the preset/config/defaults (repeatable; see --list-knobs)")
+    a.add_argument("--classes", help='comma-separated classes, e.g. "Vertebral collapse,No finding"')
+    a.add_argument("--per-class", type=int, help="augmented images to write per class")
+    a.add_argument("--seed", type=int, default=0, help="the whole export follows from it (default 0)")
+    a.add_argument("--out", type=Path, help="new or empty folder to write (a VinDr root)")
+    a.add_argument("--overwrite", action="store_true", help="replace an earlier augment output in --out")
+    a.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    a.add_argument("--list-knobs", action="store_true",
+                   help="list every setting with its range and default, and exit")
+
+
+def _augment_config(args) -> dict:
+    from spinegui.augment.command import parse_set
+    from spinegui.augment.knobs import ConfigError, validate
+    from spinegui.augment.presets import load_config, load_preset
+
+    values = load_preset(args.preset) if args.preset else load_config(args.config) if args.config else {}
+    for item in args.set:
+        try:
+            key, value = parse_set(item)
+        except ValueError as exc:
+            raise InputError(None, str(exc)) from None
+        values = {**values, key: value}
+    try:
+        return validate(values)
+    except ConfigError as exc:
+        raise InputError(None, str(exc)) from None
+
+
+def _list_knobs() -> int:
+    from spinegui.augment.knobs import KNOBS
+    from spinegui.augment.presets import preset_names
+
+    for k in KNOBS:
+        default = f"[{','.join(f'{v:g}' for v in k.default)}]" if isinstance(k.default, tuple) else (
+            f"{k.default:g}" if isinstance(k.default, float) else str(k.default))
+        print(f"{k.name:16} {k.kind:7} {k.allowed():24} default {default}")
+        print(f"{'':16} {k.help}")
+    print(f"presets: {', '.join(preset_names())}")
+    return 0
+
+
+def _augment_command(args) -> str:
+    """The command as parsed, for the report (main() may be called with an argv of its own)."""
+    import shlex
+
+    parts = ["spinegui", "augment", str(args.root)]
+    parts += ["--preset", args.preset] if args.preset else ["--config", str(args.config)] if args.config else []
+    for item in args.set:
+        parts += ["--set", item]
+    parts += ["--classes", args.classes, "--per-class", str(args.per_class), "--seed", str(args.seed),
+              "--out", str(args.out)]
+    parts += ["--overwrite"] if args.overwrite else []
+    parts += ["--workers", str(args.workers)] if args.workers else []
+    return shlex.join(parts)
+
+
+def cmd_augment(args) -> int:
+    import os
+
+    from spinegui.augment.export import export_augmented
+
+    if args.list_knobs:
+        return _list_knobs()
+    missing = [n for n, v in (("ROOT", args.root), ("--classes", args.classes), ("--per-class", args.per_class),
+                              ("--out", args.out)) if v is None]
+    if missing:
+        raise InputError(None, f"augment needs {', '.join(missing)}")
+    _positive("--workers", args.workers)
+    config = _augment_config(args)
+    t0 = time.perf_counter()
+    report = export_augmented(args.root, config, args.classes, args.per_class, args.seed, args.out,
+                              overwrite=args.overwrite, workers=args.workers or os.cpu_count() or 1,
+                              progress=_Bar("augment"), command=_augment_command(args))
+    per = ", ".join(f"{c} {n}" for c, n in report.images.items())
+    dropped = sum(report.dropped_boxes.values())
+    print(f"wrote {report.total} augmented images ({per}) to {report.out_dir} in {time.perf_counter() - t0:.1f} s; "
+          f"{report.redraws} redraws, {dropped} boxes dropped, {len(report.skipped)} skipped")
+    for s in report.skipped[:10]:
+        print(f"  skipped {s['path']}: {s['reason']}")
+    if len(report.skipped) > 10:
+        print(f"  ... and {len(report.skipped) - 10} more in {report.report_path}")
+    return 0
+# --- end augment --------------------------------------------------------------------------------

@@ -67,6 +67,17 @@ def weight_spread(modules: list[torch.nn.Module], dist: Dist) -> float:
     return max(values) - min(values)
 
 
+def any_rank(flag: bool, dist: Dist, device: torch.device) -> bool:
+    """True on every rank when it is True on any (a cancel must stop all ranks at the same step)."""
+    if not dist.active:
+        return flag
+    import torch.distributed as td
+
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    td.all_reduce(t, op=td.ReduceOp.MAX)
+    return bool(t.item())
+
+
 def barrier(dist: Dist) -> None:
     if dist.active:
         import torch.distributed as td

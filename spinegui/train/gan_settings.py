@@ -57,7 +57,7 @@ def gan_settings(values: dict[str, Any], *, source: str | None = None) -> dict[s
     """Checked settings with defaults and the architecture's optimiser defaults filled in."""
     out = {s.name: s.default for s in SETTINGS}
     for key, value in values.items():
-        if key in ("root", "classes", "workspace", "kind", "versions", "spinegui_version"):
+        if key in ("root", "classes", "workspace", "kind", "versions", "created", "spinegui_version"):
             out[key] = value
             continue
         setting = BY_NAME.get(key)

@@ -116,7 +116,7 @@ class GanTrainer:
             with torch.no_grad():
                 for p in self.D.parameters():
                     p.clamp_(-self.s["clip"], self.s["clip"])
-        return float(loss), float(d_real.mean() - d_fake.mean())
+        return float(loss.detach()), float((d_real.mean() - d_fake.mean()).detach())
 
     def generator_step(self, y: torch.Tensor) -> float:
         with self.autocast:
@@ -128,7 +128,7 @@ class GanTrainer:
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_g.step()
-        return float(loss)
+        return float(loss.detach())
 
     # --- the loop ----------------------------------------------------------------------------------
     def train(self) -> bool:
@@ -140,7 +140,7 @@ class GanTrainer:
             order = self._order(self.epoch)
             started, images = time.perf_counter(), 0
             while self.step_in_epoch < self.steps_per_epoch:
-                if self.ctx.should_stop():
+                if D.any_rank(self.ctx.should_stop(), self.dist, self.device):
                     self.save()
                     return False
                 real, y = self._real(order, self.step_in_epoch)

@@ -1,0 +1,96 @@
+"""`spinegui train-gan` and `spinegui sample`: the GAN commands (the panel calls the same code)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from spinegui.core.errors import InputError
+
+
+def add_parsers(sub) -> None:
+    from spinegui.train.gan_settings import BY_NAME
+
+    t = sub.add_parser("train-gan", help="train a GAN (WGAN-GP, WGAN, DCGAN) on classes of a dataset",
+                       description="Trains in a separate process with a progress bar; Ctrl+C cancels "
+                                   "after writing a checkpoint (resume with `spinegui resume RUN`). "
+                                   "Under torchrun each rank trains a shard; rank 0 writes the run.")
+    t.add_argument("root", help="VinDr-SpineXR dataset folder")
+    t.add_argument("--classes", required=True, help='comma-separated, e.g. "Vertebral collapse,Osteophytes"')
+    t.add_argument("--out", required=True, help="run folder to create")
+    t.add_argument("--workspace", help="workspace folder (default: the dataset's usual one)")
+    flags = {"crops": "--crops", "conditional": "--conditional", "diffaugment": "--diffaugment"}
+    for name, flag in flags.items():
+        t.add_argument(flag, action="store_true", help=BY_NAME[name].help)
+    for name in ("arch", "size", "width", "epochs", "batch", "n_critic", "gp_weight", "clip", "lr_g", "lr_d",
+                 "beta1", "beta2", "sample_every", "keep_last", "device", "seed"):
+        s = BY_NAME[name]
+        if s.choices and isinstance(s.choices[0], str):
+            kind = str
+        elif name == "n_critic" or (isinstance(s.default, int) and not isinstance(s.default, bool)):
+            kind = int
+        else:
+            kind = float
+        kw = {"choices": s.choices} if s.choices else {}
+        t.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
+                       help=f"{s.help} (default: {s.default if s.default is not None else 'by arch'})", **kw)
+    t.set_defaults(handler=cmd_train_gan)
+
+    s = sub.add_parser("sample", help="write N synthetic images per class from a GAN run, as a dataset")
+    s.add_argument("run", help="GAN run folder")
+    s.add_argument("--n", type=int, required=True, help="images per class")
+    s.add_argument("--class", dest="class_name", help="only this class (default: every class of the run)")
+    s.add_argument("--last-epochs", type=int, default=0,
+                   help="harvest from the generator snapshots of the last K epochs (default: last checkpoint)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--format", choices=("dicom", "png"), default="dicom")
+    s.add_argument("--out", required=True, help="folder to write (a VinDr-layout dataset for dicom)")
+    s.add_argument("--overwrite", action="store_true", help="replace the output folder if it exists")
+    s.set_defaults(handler=cmd_sample)
+
+
+def gan_config(args: argparse.Namespace) -> dict:
+    from spinegui.train.gan_data import check_classes
+    from spinegui.train.gan_settings import SETTINGS, gan_settings
+
+    root = Path(args.root).expanduser().resolve()
+    if not root.is_dir():
+        raise InputError(root, "dataset folder not found")
+    values = {"root": str(root), "classes": check_classes(args.classes.split(","))}
+    if args.workspace:
+        values["workspace"] = str(Path(args.workspace).expanduser().resolve())
+    for s in SETTINGS:
+        value = getattr(args, s.name, None)
+        if value not in (None, False):
+            values[s.name] = value
+    return gan_settings(values, source="command line")
+
+
+def cmd_train_gan(args) -> int:
+    from spinegui.core.vindr import load_index
+    from spinegui.train.gan_data import check_classes
+
+    config = gan_config(args)
+    check_classes(config["classes"], load_index(config["root"]))   # refused by name before any work
+    config["kind"] = "gan"
+    out = Path(args.out).expanduser().resolve()
+    from spinegui.train.distributed import under_torchrun
+
+    if under_torchrun():
+        from spinegui.jobs.inline import run_inline
+        return run_inline("gan", config, out)
+    from spinegui.jobs.cli import run_foreground
+    return run_foreground("gan", config, out)
+
+
+def cmd_sample(args) -> int:
+    from spinegui.augment.gan_sampler import sample_run
+
+    report = sample_run(args.run, args.n, args.out, class_name=args.class_name, last_epochs=args.last_epochs,
+                        seed=args.seed, fmt=args.format, overwrite=args.overwrite)
+    for cls, n in report.written.items():
+        epochs = report.epochs[cls]
+        print(f"{cls}: {n} synthetic images from epoch{'s' if len(epochs) > 1 else ''} "
+              f"{', '.join(map(str, epochs))}")
+    print(f"wrote {sum(report.written.values())} images to {report.out}")
+    return 0

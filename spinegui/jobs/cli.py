@@ -1,0 +1,325 @@
+"""Command-line side of jobs: `spinegui jobs`, `spinegui resume`, `spinegui cancel`,
+`spinegui job-selftest`, and `run_foreground` for any command that trains.
+
+Wiring into spinegui/cli.py:
+    from spinegui.jobs import cli as jobs_cli
+    jobs_cli.add_parsers(sub)                  # in build_parser()
+    handler = {..., **jobs_cli.HANDLERS}[args.command]
+The handlers raise InputError for bad input (spinegui.cli prints it as one line, exit 2).
+`python -m spinegui.jobs.cli ...` runs the same commands on their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import signal
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+from spinegui.core.errors import InputError
+from spinegui.jobs import runfolder as rf
+from spinegui.jobs.runner import DEFAULT_GRACE_S, cancel_run, start_job
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+# --- parsers ---------------------------------------------------------------------------------------
+def add_parsers(subparsers) -> None:
+    j = subparsers.add_parser("jobs", help="list runs: kind, state, progress, times, message")
+    j.add_argument("root", type=Path, nargs="?", default=None, metavar="RUN_ROOT",
+                   help="a folder of runs (default: the runs of every workspace)")
+    j.add_argument("--json", action="store_true", help="machine-readable output")
+    j.set_defaults(handler=cmd_jobs)
+
+    r = subparsers.add_parser("resume", help="resume a cancelled or failed run here, with a progress bar")
+    r.add_argument("run", type=Path, metavar="RUN", help="the run folder")
+    r.add_argument("--grace", type=float, default=DEFAULT_GRACE_S,
+                   help="on Ctrl+C, seconds the job gets to checkpoint before it is killed (default 2)")
+    r.set_defaults(handler=cmd_resume)
+
+    c = subparsers.add_parser("cancel", help="stop a running job (it writes a checkpoint), from any terminal")
+    c.add_argument("run", type=Path, metavar="RUN", help="the run folder")
+    c.add_argument("--grace", type=float, default=DEFAULT_GRACE_S,
+                   help="seconds the job gets to checkpoint and stop before it is killed (default 2)")
+    c.add_argument("--no-wait", action="store_true", help="ask the job to stop and return at once")
+    c.set_defaults(handler=cmd_cancel)
+
+    s = subparsers.add_parser("job-selftest", help="run the self-test job: checks that job processes start, "
+                                                   "report, cancel and resume")
+    s.add_argument("run", type=Path, nargs="?", default=None, metavar="RUN",
+                   help="new run folder (default: a new folder under the data folder's runs/)")
+    s.add_argument("--steps", type=int, default=50)
+    s.add_argument("--sleep", type=float, default=0.02, help="seconds per step (default 0.02)")
+    s.add_argument("--fail-at", type=int, default=0, help="raise an exception at this step")
+    s.add_argument("--abort-at", type=int, default=0, help="crash hard (os.abort) at this step")
+    s.add_argument("--nan-at", type=int, default=0, help="diverge (NaN loss) at this step")
+    s.add_argument("--ignore-cancel", action="store_true", help="never stop when asked (tests the kill)")
+    s.add_argument("--grace", type=float, default=DEFAULT_GRACE_S)
+    s.set_defaults(handler=cmd_job_selftest)
+
+
+def cmd_jobs(args) -> int:
+    if args.root is not None:
+        root = Path(args.root)
+        if not root.exists():
+            raise InputError(root, "no such folder")
+        if not root.is_dir():
+            raise InputError(root, "not a folder")
+        roots = [root]
+    else:
+        roots = default_run_roots()
+    groups = [(root, rf.list_runs(root)) for root in roots]
+    if args.json:
+        print(json.dumps([r.as_dict() for _, runs in groups for r in runs], indent=2))
+        return EXIT_OK
+    if not any(runs for _, runs in groups):
+        where = ", ".join(str(r) for r in roots) or str(_data_runs())
+        print(f"no runs in {where}")
+        return EXIT_OK
+    for i, (root, runs) in enumerate(g for g in groups if g[1]):
+        if len(roots) > 1:
+            print(("\n" if i else "") + f"{root}")
+        print(format_table(runs))
+    return EXIT_OK
+
+
+def cmd_resume(args) -> int:
+    return run_foreground(None, None, args.run, resume=True, grace=args.grace)
+
+
+def cmd_cancel(args) -> int:
+    before = rf.refresh_status(args.run)  # InputError: missing folder / not a run
+    if before["state"] in rf.FINAL_STATES:
+        print(f"{args.run}: not running ({before['state']})")
+        return EXIT_OK
+    state = cancel_run(args.run, args.grace, wait=not args.no_wait)
+    if state not in rf.FINAL_STATES:  # --no-wait, or a job on another machine: it stops when it sees it
+        print(f"{args.run}: cancel requested")
+    else:
+        message = rf.read_status(args.run).get("message")
+        print(f"{args.run}: {state}" + (f" ({message})" if message else ""))
+    return EXIT_OK
+
+
+def cmd_job_selftest(args) -> int:
+    for name in ("steps", "sleep", "fail_at", "abort_at", "nan_at"):
+        if getattr(args, name) < 0:
+            raise InputError(None, f"--{name.replace('_', '-')} must not be negative")
+    run = args.run or _data_runs() / f"selftest-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
+    config = {"device": "cpu", "steps": args.steps, "sleep": args.sleep, "fail_at": args.fail_at,
+              "abort_at": args.abort_at, "nan_at": args.nan_at, "ignore_cancel": args.ignore_cancel}
+    return run_foreground("selftest", config, run, grace=args.grace)
+
+
+HANDLERS = {"jobs": cmd_jobs, "resume": cmd_resume, "cancel": cmd_cancel, "job-selftest": cmd_job_selftest}
+
+
+def _data_runs() -> Path:
+    from spinegui.core.workspace import data_home
+
+    return data_home() / "runs"
+
+
+def default_run_roots() -> list[Path]:
+    """Every workspace's runs/ folder, and the data folder's own runs/ (self-tests)."""
+    from spinegui.core.workspace import data_home
+
+    roots = sorted(p / "runs" for p in (data_home() / "workspaces").glob("*") if (p / "runs").is_dir())
+    if _data_runs().is_dir():
+        roots.append(_data_runs())
+    return roots
+
+
+# --- the table ---------------------------------------------------------------------------------------
+def format_table(runs: list[rf.RunSummary], now: datetime | None = None) -> str:
+    now = now or datetime.now(timezone.utc)
+    rows = [("RUN", "KIND", "STATE", "PROGRESS", "STARTED", "TIME", "MESSAGE")]
+    for r in runs:
+        started, ended = rf.parse_time(r.started), rf.parse_time(r.ended)
+        if r.step is not None and r.total:
+            progress = f"{r.step}/{r.total}"
+        elif r.progress is not None:
+            progress = f"{100 * r.progress:.0f}%"
+        else:
+            progress = "-"
+        duration = _duration(((ended or now) - started).total_seconds()) if started else "-"
+        when = started.astimezone().strftime("%Y-%m-%d %H:%M") if started else "-"
+        message = r.message or ("resumable" if r.state in ("cancelled", "failed") and r.resumable else "")
+        rows.append((r.name, r.kind or "?", r.state, progress, when, duration, message))
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row[:6], widths)) + "  " + row[6] for row in rows).rstrip()
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+# --- foreground runs ---------------------------------------------------------------------------------
+class ProgressLine:
+    """One throttled line on stderr: rewritten with \\r on a terminal, a plain line every few seconds
+    in a log. Other events (metrics, samples, log messages) print as their own lines."""
+
+    def __init__(self, label: str, stream: TextIO | None = None):
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.label = label
+        self.t0 = time.monotonic()
+        self.last_draw = 0.0
+        self.drawn = 0
+        self.printed = ""
+        self.progress: dict[str, Any] = {}
+        self.loss: dict[str, Any] = {}
+
+    def feed(self, events: list[dict[str, Any]]) -> None:
+        for ev in events:
+            kind = ev.get("kind")
+            if kind == "progress":
+                self.progress = ev
+            elif kind == "loss":
+                self.loss = ev
+            elif kind == "metric":
+                self.say(f"metric {ev.get('split', '')} {ev.get('name', '')} = {_num(ev.get('value'))}"
+                         + (f" (epoch {ev['epoch']})" if "epoch" in ev else ""))
+            elif kind == "sample":
+                self.say(f"sample {ev.get('path', '')}")
+            elif kind == "log" and ev.get("message"):
+                self.say(str(ev["message"]))
+        self.draw()
+
+    def say(self, text: str) -> None:
+        self._clear()
+        print(text, file=self.stream, flush=True)
+
+    def draw(self, final: bool = False) -> None:
+        now = time.monotonic()
+        if not self.progress or (not final and now - self.last_draw < (0.25 if self.tty else 5.0)):
+            return
+        self.last_draw = now
+        line = self.text(now)
+        if self.tty:
+            pad = " " * max(0, self.drawn - len(line))
+            print("\r" + line + pad, end="\n" if final else "", file=self.stream, flush=True)
+            self.drawn = 0 if final else len(line)
+        elif line.rsplit(" ", 1)[0] != self.printed:  # a log gets no repeats of an unchanged line
+            self.printed = line.rsplit(" ", 1)[0]
+            print(line, file=self.stream, flush=True)
+
+    def text(self, now: float) -> str:
+        step, total = self.progress.get("step"), self.progress.get("total")
+        parts = [self.label]
+        if isinstance(step, (int, float)) and isinstance(total, (int, float)) and total > 0:
+            frac = max(0.0, min(1.0, step / total))
+            parts.append(f"[{'#' * int(frac * 30):<30}] {step}/{total}")
+        elif step is not None:
+            parts.append(f"step {step}")
+        if "epoch" in self.progress:
+            parts.append(f"epoch {self.progress['epoch']}")
+        losses = [f"{k}={_num(v)}" for k, v in self.loss.items() if k not in ("t", "kind", "step", "epoch")][:3]
+        parts += losses
+        parts.append(f"{now - self.t0:5.1f}s")
+        return " ".join(parts)
+
+    def _clear(self) -> None:
+        if self.tty and self.drawn:
+            print("\r" + " " * self.drawn + "\r", end="", file=self.stream, flush=True)
+            self.drawn = 0
+
+
+def _num(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def run_foreground(kind: str | None, config: dict[str, Any] | None, run_dir: str | Path, resume: bool = False,
+                   *, grace: float = DEFAULT_GRACE_S, stream: TextIO | None = None) -> int:
+    """Run a job in its own process and follow it here with a progress line on stderr.
+
+    Exit codes: 0 done; 1 failed (one line on stderr); 130 cancelled (Ctrl+C here, or `spinegui cancel`
+    elsewhere; the job wrote a checkpoint). Bad input (no such run, not a run, done already) raises
+    InputError, which the CLI prints as one line with exit code 2."""
+    stream = stream or sys.stderr
+    handle = start_job(kind, config, run_dir, resume=resume)
+    run_dir = handle.run_dir
+    bar = ProgressLine(f"{run_dir.name}", stream)
+    interrupts = []
+    restore = _catch_sigint(interrupts)
+    asked = 0
+    try:
+        while handle.alive:
+            if len(interrupts) > asked:
+                asked = len(interrupts)
+                if asked == 1:
+                    bar.say(f"spinegui: cancelling {run_dir.name} (the job writes a checkpoint; Ctrl+C again to kill it)")
+                    handle.cancel(grace)
+                else:
+                    handle.cancel(0.0)
+            bar.feed(handle.poll_events())
+            handle.wait(0.1)
+        bar.feed(handle.poll_events())
+        bar.draw(final=True)
+    except KeyboardInterrupt:  # no handler could be installed (not the main thread): still cancel
+        handle.cancel(grace)
+        handle.wait(grace + 5.0)
+    finally:
+        restore()
+    status = rf.read_status(run_dir)
+    state, message = status["state"], status.get("message")
+    if state == "done":
+        print(f"{run_dir}: done", file=stream, flush=True)
+        return EXIT_OK
+    if state == "cancelled":
+        print(f"spinegui: cancelled: {run_dir}: {message or 'cancelled'}; resume with: spinegui resume {run_dir}",
+              file=stream, flush=True)
+        return EXIT_CANCELLED
+    print(f"spinegui: error: {run_dir}: {message or state}", file=stream, flush=True)
+    return EXIT_FAILED
+
+
+def _catch_sigint(interrupts: list):
+    """Ctrl+C -> a note in `interrupts` (the loop turns it into a cancel) instead of an exception."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    try:
+        previous = signal.signal(signal.SIGINT, lambda *_: interrupts.append(time.monotonic()))
+    except (ValueError, OSError):
+        return lambda: None
+    return lambda: signal.signal(signal.SIGINT, previous)
+
+
+# --- standalone --------------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"spinegui: error: {message}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The job commands on their own (`python -m spinegui.jobs.cli`), with spinegui.cli's conventions."""
+    multiprocessing.freeze_support()
+    parser = _Parser(prog="spinegui")
+    parser.add_argument("--debug", action="store_true")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
+    add_parsers(sub)
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except InputError as exc:
+        if args.debug:
+            raise
+        print(f"spinegui: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("spinegui: cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
