@@ -2,6 +2,7 @@
 
 docs/app_main.png        `spinegui --dataset DEMO --screenshot ...` (browser + viewer with boxes)
 docs/app_annotating.png  the same window, zoomed on a lesion, a box selected and a new one being drawn
+docs/augment_panel.png   the Augment tab: the preprint's "basic" preset, original | augmented, 3x3 draws
 Run: .venv/bin/python scripts/make_screenshots.py
 """
 
@@ -64,6 +65,51 @@ def annotating(root: Path, ws: Path, home: Path, out: Path) -> None:
     win.close()
 
 
+def augmenting(root: Path, ws: Path, home: Path, out: Path) -> None:
+    import time
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from spinegui.augment.presets import load_preset
+    from spinegui.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+
+    def wait(cond, timeout):
+        end = time.monotonic() + timeout
+        while not cond() and time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.01)
+
+    settings = QSettings(str(home / "shots_augment.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings, ws)
+    win.setProperty("headless", True)
+    win.resize(1400, 900)
+    win.show()
+    win.open_dataset(root)
+    rec = max(win.index.images.values(), key=lambda r: (len({b.lesion_type for b in r.boxes}), r.image_id))
+    win.browser.select_image(rec.image_id)
+    wait(lambda: win.current == rec.image_id and win.viewer_image_id() == rec.image_id, 10)
+    win.actions["augment"].trigger()
+    panel = win.augment_panel
+    wait(lambda: panel.engine_ready, 60)
+    from spinegui.augment.pipeline import Augmenter
+
+    config = load_preset("basic")
+    # a seed whose draw (one transform per image in this preset) is a clearly visible rotation
+    seed = next(s for s in range(1000) if abs(Augmenter(config).draw(1, s).record(0).get("angle", 0)) > 20)
+    shown = []
+    panel.full_shown.connect(shown.append)
+    panel.load_preset("basic")
+    panel.set_seed(seed)
+    wait(lambda: shown and shown[-1] == panel.generation and not panel._grid_todo, 10)
+    wait(lambda: False, 0.3)
+    win.grab().save(str(out))
+    print(f"wrote {out}")
+    win.close()
+
+
 def main():
     from spinegui.core.cache import ImageCache
     from spinegui.core.demo.dataset import generate_demo_dataset
@@ -83,6 +129,7 @@ def main():
                         "--screenshot", str(DOCS / "app_main.png")], env=env, check=True)
         os.environ["SPINEGUI_HOME"] = str(home)
         annotating(root, ws.path, home, DOCS / "app_annotating.png")
+        augmenting(root, ws.path, home, DOCS / "augment_panel.png")
 
 
 if __name__ == "__main__":

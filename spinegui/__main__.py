@@ -1,3 +1,7 @@
+import multiprocessing
+
 from spinegui.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    multiprocessing.freeze_support()   # job and decoder processes in a frozen (PyInstaller) app
+    raise SystemExit(main())

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QTabWidget,
 )
 
 from spinegui.core.annotations import AnnotationStore
@@ -27,10 +28,11 @@ from spinegui.core.errors import InputError
 from spinegui.core.vindr import VinDrIndex, load_index
 from spinegui.core.workspace import Workspace
 from spinegui.ui.annotation_panel import AnnotationPanel
+from spinegui.ui.augment_panel import AugmentPanel
 from spinegui.ui.background import CacheBuilder
 from spinegui.ui.browser import StudyBrowser
 from spinegui.ui.header_panel import HeaderPanel
-from spinegui.ui.image_loader import ImageLoader
+from spinegui.ui.image_loader import ImageLoader, viewer_image_from_cache
 from spinegui.ui.viewer import ImageViewer
 from spinegui.ui.window_menus import build_menus, set_reader_actions
 
@@ -55,7 +57,13 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("spinegui")
 
         self.viewer = ImageViewer(self)
-        self.setCentralWidget(self.viewer)
+        self.augment_panel = AugmentPanel()  # computes nothing until its tab is first shown
+        self.tabs = QTabWidget(self)
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.viewer, "Viewer")
+        self.tabs.addTab(self.augment_panel, "Augment")
+        self.setCentralWidget(self.tabs)
+        self._docks_hidden: list[QDockWidget] = []
         self.loader = ImageLoader(self)
         self.loader.ready.connect(self._on_image_ready)
         self.loader.failed.connect(self._on_image_failed)
@@ -76,6 +84,8 @@ class MainWindow(QMainWindow):
         self.annotation_panel.message.connect(self.show_message)
         self.annotation_panel.box_chosen.connect(self.viewer.select_box)
         self.annotation_panel.reader_requested.connect(self.ask_reader)
+        self.image_shown.connect(self._feed_augment_panel)
+        self.tabs.currentChanged.connect(self._on_tab_changed)
 
         self.cursor_label = QLabel()
         self.window_label = QLabel()
@@ -206,6 +216,7 @@ class MainWindow(QMainWindow):
         self.header_panel.show_file(rec.path)
         if not rec.file_exists:
             self.viewer.set_placeholder(f"{rec.path.name}: file missing from the dataset")
+            self.augment_panel.set_source(None)
             return
         neighbours = self.browser.neighbours(image_id, 1) if self.browser else []
         self.loader.request(image_id, neighbours)
@@ -223,6 +234,8 @@ class MainWindow(QMainWindow):
     def _on_image_failed(self, image_id: str, reason: str) -> None:
         name = self.index.images[image_id].path.name if self.index and image_id in self.index.images else image_id
         self.viewer.set_placeholder(f"{name}: {reason}")
+        if image_id == self.current:
+            self.augment_panel.set_source(None)
 
     def next_image(self) -> None:
         if self.browser:
@@ -232,12 +245,40 @@ class MainWindow(QMainWindow):
         if self.browser:
             self.browser.previous_image()
 
+    # --- augmentation ---------------------------------------------------------------------------
+    def _feed_augment_panel(self, image_id: str, _full: bool = False) -> None:
+        """The current image and its boxes to the Augment tab (the display-cache image, up to 2048 px,
+        or what the viewer shows while the cache has none)."""
+        if self.store is None or image_id != self.current:
+            return
+        image = viewer_image_from_cache(self.cache, image_id) if self.cache else None
+        if image is None and self.viewer_image_id() == image_id:
+            image = self.viewer.image
+        if image is not None:
+            self.augment_panel.set_source(image, self.store.boxes(image_id), self.index.root)
+
+    def show_augment_panel(self) -> None:
+        self.tabs.setCurrentWidget(self.augment_panel)
+
+    def _on_tab_changed(self, _index: int) -> None:
+        """The Augment tab needs the width: the docks step aside while it is shown, and come back."""
+        if self.tabs.currentWidget() is self.augment_panel:
+            docks = (self.browser_dock, self.annotation_dock, self.header_dock)
+            self._docks_hidden = [d for d in docks if d.isVisible()]
+            for d in self._docks_hidden:
+                d.hide()
+        else:
+            for d in self._docks_hidden:
+                d.show()
+            self._docks_hidden = []
+
     # --- edits ------------------------------------------------------------------------------------
     def _refresh_after_edit(self, image_id: str) -> None:
         if self.browser:
             self.browser.refresh_image(image_id)
         if image_id == self.current:
             self.annotation_panel.refresh()
+            self._feed_augment_panel(image_id)
         self._update_undo_actions()
         self._save_poll.start()
 
@@ -351,6 +392,7 @@ class MainWindow(QMainWindow):
             ):
                 event.ignore()
                 return
+        self.tabs.setCurrentWidget(self.viewer)  # the docks come back before the layout is saved
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.settings.sync()

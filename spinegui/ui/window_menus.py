@@ -63,6 +63,8 @@ def build_menus(win) -> dict[str, QAction]:
         add(win.classes_menu, f"show_{t}", t, lambda _=False: _apply_visibility(win), checkable=True).setChecked(True)
     win.readers_menu = view.addMenu("Show readers")  # filled when a dataset opens (set_reader_actions)
     view.addSeparator()
+    add(view, "augment", "Augmentation", win.show_augment_panel, "Ctrl+G")
+    view.addSeparator()
     for dock in (win.browser_dock, win.annotation_dock, win.header_dock):
         view.addAction(dock.toggleViewAction())
 
