@@ -48,6 +48,14 @@ def add_parsers(sub) -> None:
     s.add_argument("--overwrite", action="store_true", help="replace the output folder if it exists")
     s.set_defaults(handler=cmd_sample)
 
+    q = sub.add_parser("gan-quality", help="FID, KID and nearest real images of a GAN run's samples")
+    q.add_argument("run", help="GAN run folder")
+    q.add_argument("--n", type=int, default=200, help="samples per class (default 200)")
+    q.add_argument("--inception", help="local Inception v3 weights (.safetensors or .pth); default: a small "
+                                       "network trained here on the real images")
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(handler=cmd_gan_quality)
+
 
 def gan_config(args: argparse.Namespace) -> dict:
     from spinegui.train.gan_data import check_classes
@@ -93,4 +101,21 @@ def cmd_sample(args) -> int:
         print(f"{cls}: {n} synthetic images from epoch{'s' if len(epochs) > 1 else ''} "
               f"{', '.join(map(str, epochs))}")
     print(f"wrote {sum(report.written.values())} images to {report.out}")
+    return 0
+
+
+def cmd_gan_quality(args) -> int:
+    from spinegui.train.gan_quality import evaluate
+
+    if args.n < 2:
+        raise InputError(None, f"--n must be at least 2, got {args.n}")
+    report = evaluate(args.run, n=args.n, inception=args.inception, seed=args.seed)
+    print(f"features: {report['feature_net']}")
+    for cls, r in report["classes"].items():
+        fid = "n/a" if r["fid"] is None else f"{r['fid']:.3f}"
+        print(f"{cls} (epoch {r['epoch']}, {r['n_real']} real): FID {fid}, KID {r['kid']:.4f} ± {r['kid_std']:.4f}; "
+              f"median distance sample->train {r['median_sample_to_train']:.3f} vs train->train "
+              f"{r['median_train_to_train']:.3f}; {r['memorised_share']:.0%} of samples closer to a training "
+              f"image than 95% of training images are to each other")
+    print(f"wrote {Path(args.run) / 'quality.json'}")
     return 0

@@ -15,9 +15,7 @@ import math
 import torch
 from torch import nn
 
-SIZES = (64, 128, 256)
-ARCHS = ("wgan-gp", "wgan", "dcgan")
-NOISE_DIM = 128
+from spinegui.augment.gan_spec import ARCHS, NOISE_DIM, SIZES  # noqa: F401  (re-exported)
 
 
 def _channels(size: int, width: int) -> list[int]:

@@ -201,3 +201,13 @@ def _write_csvs(out: Path, rows: list[list[str]]) -> None:
             writer = csv.writer(fh)
             writer.writerow(COLUMNS)
             writer.writerows(body)
+
+
+def run_job(ctx) -> None:
+    """The "gan-sample" job (the panel's sampling, run out of the GUI process)."""
+    c = ctx.config
+    ctx.set_device("cpu")
+    report = sample_run(c["run"], int(c["n"]), c["out"], class_name=c.get("class_name") or None,
+                        last_epochs=int(c.get("last_epochs", 0)), seed=int(c.get("seed", 0)),
+                        fmt=c.get("format", "dicom"), overwrite=bool(c.get("overwrite", False)))
+    ctx.emit("result", out=str(report.out), written=report.written, epochs=report.epochs)

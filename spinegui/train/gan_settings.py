@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from spinegui.augment.gan_models import ARCHS, SIZES
+from spinegui.augment.gan_spec import ARCHS, SIZES
 from spinegui.core.errors import InputError
 
 

@@ -148,12 +148,13 @@ class GanTrainer:
                 self.critic_steps += 1
                 self.step_in_epoch += 1
                 images += self.batch
-                if self.critic_steps % n_critic == 0:
+                stepped_g = self.critic_steps % n_critic == 0
+                if stepped_g:
                     last_g = self.generator_step(y)
                     self.g_steps += 1
                     self.sums["generator"] += last_g
                     self.sums["n_g"] += 1
-                if not (math.isfinite(loss_d) and (math.isfinite(last_g) or self.g_steps == 0)):
+                if not math.isfinite(loss_d) or (stepped_g and not math.isfinite(last_g)):
                     raise Diverged(f"diverged at step {self.critic_steps} (critic loss {loss_d}, "
                                       f"generator loss {last_g}); the last good checkpoint is kept")
                 self.sums["critic"] += loss_d
