@@ -49,8 +49,13 @@ def run(ctx) -> None:
     totals = {"images": 0, "seconds": 0.0}
     try:
         for model, model_classes in models_of(settings, classes):
+            # Rank 0 fills the cache; the other ranks wait, then read it (no two writers).
+            if not dist.is_main:
+                D.barrier(dist)
             data = load_gan_data(index, model_classes, settings["size"], crops=settings["crops"], workspace=ws,
                                  should_stop=ctx.should_stop)
+            if dist.is_main:
+                D.barrier(dist)
             if ctx.should_stop():
                 return
             if dist.is_main:
