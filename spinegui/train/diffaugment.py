@@ -14,7 +14,7 @@ def diff_augment(x: torch.Tensor, gen: torch.Generator, translation: float = 0.1
     dev = x.device
 
     def rand(*shape):
-        return torch.rand(*shape, generator=gen, device=gen.device).to(dev)
+        return torch.rand(*shape, generator=gen, device=gen.device).to(dev)   # gen lives on dev: no copy
 
     x = x + (rand(n, 1, 1, 1) - 0.5)                                     # brightness
     mean = x.mean(dim=(1, 2, 3), keepdim=True)

@@ -58,8 +58,9 @@ class GanTrainer:
             self.opt_g = torch.optim.Adam(self.G.parameters(), lr=settings["lr_g"], betas=betas, fused=cuda or None)
             self.opt_d = torch.optim.Adam(self.D.parameters(), lr=settings["lr_d"], betas=betas, fused=cuda or None)
         self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else torch.autocast("cpu", enabled=False)
-        self.noise = torch.Generator().manual_seed(seed * 7 + 1 + 7919 * self.dist.rank)
-        self.aug_gen = torch.Generator().manual_seed(seed * 7 + 2 + 7919 * self.dist.rank)
+        # Draws come from generators on the training device (no host-device copy, no sync per step).
+        self.noise = torch.Generator(device=device).manual_seed(seed * 7 + 1 + 7919 * self.dist.rank)
+        self.aug_gen = torch.Generator(device=device).manual_seed(seed * 7 + 2 + 7919 * self.dist.rank)
         fixed = torch.Generator().manual_seed(seed * 7 + 3)
         self.fixed_z = torch.randn(GRID * GRID, NOISE_DIM, generator=fixed).to(device)
         self.fixed_y = (torch.arange(GRID * GRID) // GRID % self.n_classes).to(device)
@@ -74,15 +75,15 @@ class GanTrainer:
 
     def _order(self, epoch: int) -> torch.Tensor:
         order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.s["seed"] * 100003 + epoch))
-        return torch.cat([order, order[: self.batch]])   # wrap round: every batch is full
+        return torch.cat([order, order[: self.batch]]).to(self.device)   # wrap round: every batch is full
 
     def _real(self, order: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         start = step * self.batch + self.dist.rank * self.local_batch
-        idx = order[start: start + self.local_batch].to(self.device)
+        idx = order[start: start + self.local_batch]
         return self.x[idx], self.y[idx]
 
     def _z(self, n: int) -> torch.Tensor:
-        return torch.randn(n, NOISE_DIM, generator=self.noise).to(self.device)
+        return torch.randn(n, NOISE_DIM, generator=self.noise, device=self.device)
 
     def _aug(self, x: torch.Tensor) -> torch.Tensor:
         return diff_augment(x, self.aug_gen) if self.s["diffaugment"] else x
@@ -94,7 +95,7 @@ class GanTrainer:
             fake = self.G(self._z(n), y).float()
         with self.autocast:
             if arch == "wgan-gp":
-                eps = torch.rand(n, 1, 1, 1, generator=self.noise).to(self.device)
+                eps = torch.rand(n, 1, 1, 1, generator=self.noise, device=self.device)
                 mix = (eps * real + (1 - eps) * fake).requires_grad_(True)
                 out = self.D(torch.cat([self._aug(real), self._aug(fake), mix]), torch.cat([y, y, y])).float()
                 d_real, d_fake, d_mix = out.split(n)
