@@ -113,7 +113,8 @@ def cmd_gan_quality(args) -> int:
     print(f"features: {report['feature_net']}")
     for cls, r in report["classes"].items():
         fid = "n/a" if r["fid"] is None else f"{r['fid']:.3f}"
-        print(f"{cls} (epoch {r['epoch']}, {r['n_real']} real): FID {fid}, KID {r['kid']:.4f} ± {r['kid_std']:.4f}; "
+        kid = "n/a" if r["kid"] is None else f"{r['kid']:.4f} ± {r['kid_std']:.4f}"
+        print(f"{cls} (epoch {r['epoch']}, {r['n_real']} real): FID {fid}, KID {kid}; "
               f"median distance sample->train {r['median_sample_to_train']:.3f} vs train->train "
               f"{r['median_train_to_train']:.3f}; {r['memorised_share']:.0%} of samples closer to a training "
               f"image than 95% of training images are to each other")

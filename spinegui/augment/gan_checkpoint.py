@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from spinegui.core.errors import InputError
@@ -33,7 +33,12 @@ def _atomic_save(tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> No
     tmp = path.with_name(f".{path.name}.tmp")
     tmp_json = path.with_name(f".{path.stem}.json.tmp")
     try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp))
+        # The metadata also travels inside the safetensors file, so one rename commits tensors and
+        # metadata together; the sidecar is the readable copy (a crash between the renames leaves
+        # a stale sidecar, which read() ignores in favour of the embedded one).
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp),
+                  metadata={"spinegui": json.dumps(meta)})
+        _fsync(tmp)
         tmp_json.write_text(json.dumps(meta, indent=1), encoding="utf-8")
         os.replace(tmp, path)
         os.replace(tmp_json, path.with_suffix(".json"))
@@ -41,6 +46,11 @@ def _atomic_save(tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> No
         for t in (tmp, tmp_json):
             t.unlink(missing_ok=True)
         raise OSError(exc.errno, f"cannot write checkpoint {path.name}: {exc.strerror or exc}") from None
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
 
 
 def optimizer_tensors(prefix: str, opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
@@ -52,10 +62,14 @@ def optimizer_tensors(prefix: str, opt: torch.optim.Optimizer) -> dict[str, torc
 
 
 def load_optimizer(prefix: str, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+    params = [p for group in opt.param_groups for p in group["params"]]
     state: dict[int, dict] = {}
     for name, value in tensors.items():
         if name.startswith(prefix + "."):
             _, index, key = name.split(".", 2)
+            param = params[int(index)]
+            if value.shape == param.shape:   # moments take the parameter's device and memory layout
+                value = torch.empty_like(param, dtype=value.dtype).copy_(value)
             state.setdefault(int(index), {})[key] = value
     sd = opt.state_dict()
     sd["state"] = state
@@ -100,11 +114,13 @@ def read(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
         raise InputError(path, f"not a spinegui GAN checkpoint (format {meta.get('format')!r})")
     try:
         tensors = load_file(str(path))
+        with safe_open(str(path), "pt") as fh:
+            embedded = (fh.metadata() or {}).get("spinegui")
     except FileNotFoundError:
         raise InputError(path, "checkpoint file not found") from None
     except (SafetensorError, OSError, ValueError) as exc:
         raise InputError(path, f"corrupt checkpoint: {exc}") from None
-    return tensors, meta
+    return tensors, (json.loads(embedded) if embedded else meta)
 
 
 def check_matches(path: Path, meta: dict, settings: dict, n_classes: int) -> None:

@@ -105,7 +105,9 @@ def sample_run(run_dir, n: int, out, *, class_name: str | None = None, last_epoc
         for (path, epoch), share in zip(sources, shares):
             if len(share) == 0:
                 continue
-            draw_seed = seed * 1000003 + int(epoch) * 101 + label
+            # per model and class, so per-class models do not share their noise
+            draw_seed = (seed * 1000003 + int(epoch) * 101 + label
+                         + int(hashlib.sha1(f"{model.name}/{cls}".encode()).hexdigest()[:6], 16)) % 2**62
             images = generate(path, model.meta, len(share), label, draw_seed)
             report.epochs[cls].append(int(epoch))
             for k, pixels in zip(share, images):

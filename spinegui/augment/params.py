@@ -96,7 +96,8 @@ def draw(config: dict, n: int, rng: np.random.Generator) -> Params:
     c_lo, c_hi = config["crop_ratio"]
     p = Params(
         angle=u(config["rotation"]),
-        k90=(rng.choice(angles, n) // 90).astype(np.int64),
+        # one uniform per image whatever the number of angles, so ticking one never shifts later draws
+        k90=(angles[np.minimum((rng.random(n) * len(angles)).astype(int), len(angles) - 1)] // 90).astype(np.int64),
         hflip=rng.random(n) < config["hflip"],
         vflip=rng.random(n) < config["vflip"],
         scale=u(config["scale"]),
@@ -191,9 +192,11 @@ def output_sizes(p: Params, h: int, w: int) -> np.ndarray:
 def forward_matrices(p: Params, h: int, w: int) -> np.ndarray:
     """(n, 3, 3) maps input points to output points: crop, affine, flips, right angles, perspective."""
     n = p.n
-    # crop window in the input, resized back to (w, h)
-    cw = np.minimum(w * np.sqrt(p.crop_area * p.crop_ratio), w)
-    ch = np.minimum(h * np.sqrt(p.crop_area / p.crop_ratio), h)
+    # crop window in the input, resized back to (w, h); the aspect is clamped so that neither side
+    # exceeds the image, which keeps the area exact
+    ratio = np.clip(p.crop_ratio, p.crop_area, 1 / p.crop_area)
+    cw = np.minimum(w * np.sqrt(p.crop_area * ratio), w)
+    ch = np.minimum(h * np.sqrt(p.crop_area / ratio), h)
     crop = _eye(n)
     crop[:, 0, 0], crop[:, 1, 1] = w / cw, h / ch
     crop = crop @ _translation(-p.crop_u * (w - cw), -p.crop_v * (h - ch))
@@ -264,16 +267,15 @@ def inverse_matrices(p: Params, h: int, w: int) -> np.ndarray:
 def elastic_fields(p: Params, out_h: int, out_w: int) -> np.ndarray | None:
     """(n, 2, gh, gw) coarse displacement fields in output pixels (dx, dy), or None when off.
 
-    Drawn on a grid of ELASTIC_GRID cells along the longer side and upsampled by the warp, so the
-    field, like the rest of the geometry, does not depend on the image size.
+    Drawn on a fixed ELASTIC_GRID x ELASTIC_GRID grid and stretched to the output by the warp, so
+    the field, like the rest of the geometry, does not depend on the image size.
     """
     if not p.has_elastic():
         return None
     import cv2
 
     longer = max(out_h, out_w)
-    gh = max(2, round(ELASTIC_GRID * out_h / longer))
-    gw = max(2, round(ELASTIC_GRID * out_w / longer))
+    gh = gw = ELASTIC_GRID
     sigma = p.elastic_sigma * ELASTIC_GRID / REFERENCE_SIZE
     fields_ = np.zeros((p.n, 2, gh, gw), np.float32)
     for i in np.flatnonzero(p.elastic_alpha > 0):

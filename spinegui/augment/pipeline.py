@@ -79,8 +79,7 @@ class Augmenter:
             return np.zeros((0, 4), np.float32), np.zeros(0, bool), np.zeros(0)
         from spinegui.augment.boxes import transform_boxes
 
-        displacement = None if elastic is None else _torchvision_displacement(elastic, out_hw)
-        result = transform_boxes(boxes, inverse, in_hw, out_hw, displacement,
+        result = transform_boxes(boxes, inverse, in_hw, out_hw, elastic,
                                  min_visibility=self.config["min_visibility"],
                                  min_size=self.config["min_box_size"])
         kept_boxes = result.boxes.as_subclass(__import__("torch").Tensor).numpy()[result.kept]
@@ -137,14 +136,3 @@ def _select(p: P.Params, i: int) -> P.Params:
     values = {name: value[i:i + 1] if isinstance(value, np.ndarray) else value
               for name, value in vars(p).items()}
     return P.Params(**values)
-
-
-def _torchvision_displacement(field_: np.ndarray, out_hw):
-    """The (2, H, W) field in pixels as torchvision's (1, H, W, 2) normalised displacement."""
-    import torch
-
-    h, w = out_hw
-    disp = np.empty((1, h, w, 2), np.float32)
-    np.multiply(field_[0], 2 / w, out=disp[0, :, :, 0])
-    np.multiply(field_[1], 2 / h, out=disp[0, :, :, 1])
-    return torch.from_numpy(disp)

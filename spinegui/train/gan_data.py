@@ -60,17 +60,24 @@ def images_of(index: VinDrIndex, name: str):
 
 def load_gan_data(index: VinDrIndex, classes: list[str], size: int, *, crops: bool = False,
                   workspace: Workspace | None = None, workers: int = 2, progress=None,
-                  should_stop=None) -> GanData:
+                  should_stop=None, image_ids=None) -> GanData:
+    """The training images of `classes`; `image_ids`, when given, is an allow-list (the experiment
+    runner passes its training fold, so that a GAN never sees a validation or test image)."""
     classes = check_classes(classes, index)
     ws = workspace or Workspace.for_dataset(index.root)
     cache = ImageCache(ws.cache_dir)
-    records = {r.image_id: r for name in classes for r in images_of(index, name)}
+    allowed = None if image_ids is None else set(image_ids)
+
+    def of(name):
+        return [r for r in images_of(index, name) if allowed is None or r.image_id in allowed]
+
+    records = {r.image_id: r for name in classes for r in of(name)}
     train_size = max(DEFAULT_TRAIN_SIZE, size)
     cache.build([(r.image_id, r.path) for r in records.values()], train_size=train_size, workers=workers,
                 progress=progress, should_stop=should_stop)
     images, labels, sources, skipped = [], [], [], {}
     for label, name in enumerate(classes):
-        for record in images_of(index, name):
+        for record in of(name):
             try:
                 if crops and name != NO_FINDING:
                     pieces = _crops(cache, record, name, size)

@@ -52,11 +52,13 @@ def run(ctx) -> None:
             # Rank 0 fills the cache; the other ranks wait, then read it (no two writers).
             if not dist.is_main:
                 D.barrier(dist)
-            data = load_gan_data(index, model_classes, settings["size"], crops=settings["crops"], workspace=ws,
-                                 should_stop=ctx.should_stop)
-            if dist.is_main:
-                D.barrier(dist)
-            if ctx.should_stop():
+            try:
+                data = load_gan_data(index, model_classes, settings["size"], crops=settings["crops"],
+                                     workspace=ws, should_stop=ctx.should_stop)
+            finally:
+                if dist.is_main:   # even on failure, or the other ranks would wait for ever
+                    D.barrier(dist)
+            if D.any_rank(ctx.should_stop(), dist, device):
                 return
             if dist.is_main:
                 ctx.log(f"{model}: {len(data.images)} training images "
@@ -85,7 +87,7 @@ def run(ctx) -> None:
 def _write_compute(run_dir: Path, device: torch.device, started: float, totals: dict, dist: D.Dist) -> None:
     info = {"wall_s": round(time.perf_counter() - started, 3), "train_s": round(totals["seconds"], 3),
             "device": str(device), "world_size": dist.world,
-            "images_per_s": round(totals["images"] * dist.world / max(totals["seconds"], 1e-9), 1)}
+            "images_per_s": round(totals["images"] / max(totals["seconds"], 1e-9), 1)}
     if device.type == "cuda":
         info["device_name"] = torch.cuda.get_device_name(device)
         info["peak_gpu_memory_bytes"] = torch.cuda.max_memory_allocated(device)

@@ -35,6 +35,8 @@ def kid(a: np.ndarray, b: np.ndarray, subsets: int = 20, size: int = 100, seed: 
     """Kernel Inception Distance: unbiased MMD^2 with a cubic polynomial kernel, mean and std over subsets."""
     rng = np.random.default_rng(seed)
     m = min(size, len(a), len(b))
+    if m < 2:
+        return float("nan"), float("nan")
     d = a.shape[1]
     vals = []
     for _ in range(subsets):
@@ -108,7 +110,7 @@ def evaluate(run_dir, *, n: int = 200, inception: str | None = None, seed: int =
             report["classes"][cls] = {
                 "model": model.name, "epoch": int(model.meta["epoch"]), "n_real": len(real01),
                 "fid": fid(f_real, f_fake) if len(real01) > 2 else None,
-                "kid": kid_mean, "kid_std": kid_std,
+                "kid": None if np.isnan(kid_mean) else kid_mean, "kid_std": None if np.isnan(kid_std) else kid_std,
                 "samples_file": f"quality/{slug}_samples.npy",
                 "nearest_real": [real.sources[i] for i in idx],
                 "nearest_real_index": idx.tolist(),

@@ -47,9 +47,10 @@ class GanTrainer:
         torch.manual_seed(seed)
         g, d = build(settings["arch"], settings["size"], settings["width"], self.n_classes)
         cuda = device.type == "cuda"
-        fmt = torch.channels_last if cuda else torch.contiguous_format
-        self.G = D.wrap(g.to(device, memory_format=fmt), self.dist, device)
-        self.D = D.wrap(d.to(device, memory_format=fmt), self.dist, device)
+        # No channels_last: with one input channel it gains nothing, and fused Adam needs the
+        # optimiser state in the parameters' own layout after a resume.
+        self.G = D.wrap(g.to(device), self.dist, device)
+        self.D = D.wrap(d.to(device), self.dist, device)
         if settings["arch"] == "wgan":
             self.opt_g = torch.optim.RMSprop(self.G.parameters(), lr=settings["lr_g"])
             self.opt_d = torch.optim.RMSprop(self.D.parameters(), lr=settings["lr_d"])
@@ -94,22 +95,28 @@ class GanTrainer:
         with torch.no_grad(), self.autocast:
             fake = self.G(self._z(n), y).float()
         with self.autocast:
+            real, fake = self._aug(real), self._aug(fake)
             if arch == "wgan-gp":
+                # the penalty is taken between the images the critic actually sees (augmented ones)
                 eps = torch.rand(n, 1, 1, 1, generator=self.noise, device=self.device)
                 mix = (eps * real + (1 - eps) * fake).requires_grad_(True)
-                out = self.D(torch.cat([self._aug(real), self._aug(fake), mix]), torch.cat([y, y, y])).float()
+                out = self.D(torch.cat([real, fake, mix]), torch.cat([y, y, y])).float()
                 d_real, d_fake, d_mix = out.split(n)
                 (grad,) = torch.autograd.grad(d_mix.sum(), mix, create_graph=True)
                 penalty = ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
                 loss = d_fake.mean() - d_real.mean() + self.s["gp_weight"] * penalty
+            elif arch == "dcgan" and not self.dist.active:
+                # batch norm sees real and fake batches apart, as in DCGAN (under DDP one call
+                # per backward is required, so there they share a batch)
+                d_real, d_fake = self.D(real, y).float(), self.D(fake, y).float()
             else:
-                out = self.D(torch.cat([self._aug(real), self._aug(fake)]), torch.cat([y, y])).float()
+                out = self.D(torch.cat([real, fake]), torch.cat([y, y])).float()
                 d_real, d_fake = out.split(n)
-                if arch == "wgan":
-                    loss = d_fake.mean() - d_real.mean()
-                else:
-                    loss = (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
-                            + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
+            if arch == "wgan":
+                loss = d_fake.mean() - d_real.mean()
+            elif arch == "dcgan":
+                loss = (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
+                        + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()
@@ -127,7 +134,7 @@ class GanTrainer:
             else:
                 loss = -out.mean()
         self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward(inputs=list(self.G.parameters()))   # no critic gradients: they are not used
         self.opt_g.step()
         return float(loss.detach())
 
@@ -155,7 +162,8 @@ class GanTrainer:
                     self.g_steps += 1
                     self.sums["generator"] += last_g
                     self.sums["n_g"] += 1
-                if not math.isfinite(loss_d) or (stepped_g and not math.isfinite(last_g)):
+                bad = not math.isfinite(loss_d) or (stepped_g and not math.isfinite(last_g))
+                if D.any_rank(bad, self.dist, self.device):   # every rank stops at the same step
                     raise Diverged(f"diverged at step {self.critic_steps} (critic loss {loss_d}, "
                                       f"generator loss {last_g}); the last good checkpoint is kept")
                 self.sums["critic"] += loss_d
@@ -185,7 +193,7 @@ class GanTrainer:
         if not self.dist.is_main:
             return
         self.ctx.emit("epoch", model=self.model, epoch=self.epoch, seconds=round(seconds, 3),
-                      img_s=round(images * self.dist.world / max(seconds, 1e-9), 1), **means,
+                      img_s=round(images / max(seconds, 1e-9), 1), **means,
                       **({"rank_weight_spread": spread} if self.dist.active else {}))
         every = self.s["sample_every"] or max(1, self.s["epochs"] // 20)
         if self.epoch % every == 0 or self.epoch == self.s["epochs"]:
@@ -218,7 +226,7 @@ class GanTrainer:
     def _meta(self) -> dict:
         return {"arch": self.s["arch"], "size": self.s["size"], "width": self.s["width"],
                 "n_classes": self.n_classes, "classes": self.classes, "model": self.model,
-                "seed": self.s["seed"], "epoch": self.epoch}
+                "seed": self.s["seed"], "epoch": self.epoch, "device_type": self.device.type}
 
     def save(self) -> None:
         if not self.dist.is_main:
@@ -243,9 +251,14 @@ class GanTrainer:
         ck.load_module(D.unwrap(self.D), tensors, "D", path)
         ck.load_optimizer("optG", self.opt_g, tensors)
         ck.load_optimizer("optD", self.opt_d, tensors)
-        if self.dist.is_main:   # other ranks draw their own noise stream; theirs continue from a reseed
+        # Exact only for rank 0 on the same kind of device: other ranks, or a run moved between CPU and
+        # GPU, continue from their seeded streams (the weights and optimiser state are exact).
+        if self.dist.is_main and meta.get("device_type", "cpu") == self.device.type:
             self.noise.set_state(tensors["rng.noise"])
             self.aug_gen.set_state(tensors["rng.aug"])
+        elif self.dist.is_main:
+            self.ctx.log(f"{self.model}: checkpoint from a {meta.get('device_type')} run resumed on "
+                         f"{self.device.type}; random streams restart, so the trajectory is not identical")
         self.epoch, self.step_in_epoch = meta["epoch"], meta["step_in_epoch"]
         self.critic_steps, self.g_steps, self.sums = meta["critic_steps"], meta["g_steps"], meta["sums"]
         return True

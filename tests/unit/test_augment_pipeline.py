@@ -180,3 +180,32 @@ def test_batch_intensity_on_torch_path_keeps_range():
     y = adjust_intensity_batch(x, p, (0.0, 1.0), 1)
     assert y.shape == x.shape and float(y.min()) >= 0 and float(y.max()) <= 1
     assert not torch.allclose(y, x)
+
+
+def test_elastic_keeps_visibility_and_subpixel_positions():
+    image = np.zeros((H, W), np.uint16)
+    outside = np.array([[-40.0, 20.0, 20.0, 60.0], [10.9, 20.6, 50.7, 60.99]])
+    tiny_field = Augmenter({"elastic_alpha": 0.01, "min_visibility": 0.0, "min_box_size": 0.0})
+    r = tiny_field(image, outside, seed=1)
+    assert r.visibility[0] == pytest.approx(1 / 3, abs=0.01)      # as without any field
+    np.testing.assert_allclose(r.boxes[1], outside[1], atol=0.05)  # no rounding to whole pixels
+    pushed = Augmenter({"translate": 0.5, "elastic_alpha": 0.5, "min_visibility": 0.3})
+    plain = Augmenter({"translate": 0.5, "min_visibility": 0.3})
+    box = np.array([[2.0, 2.0, 30.0, 30.0]])
+    for seed in range(20):
+        a, b = pushed(image, box, seed=seed), plain(image, box, seed=seed)
+        assert abs(a.visibility[0] - b.visibility[0]) < 0.1 and a.kept[0] == b.kept[0]
+
+
+def test_ticking_another_right_angle_keeps_the_other_draws():
+    a = Augmenter({"rotation_fixed": (90,), "scale": (0.8, 1.2)}).draw(6, seed=2)
+    b = Augmenter({"rotation_fixed": (90, 180), "scale": (0.8, 1.2)}).draw(6, seed=2)
+    np.testing.assert_array_equal(a.scale, b.scale)
+
+
+def test_crop_covers_the_stated_share_of_the_area():
+    for area in (0.3, 0.6, 0.95):
+        p = Augmenter({"crop": (area, area), "crop_ratio": (0.5, 2.0)}).draw(50, seed=0)
+        m = P.forward_matrices(p, H, W)
+        scale = m[:, 0, 0] * m[:, 1, 1]            # the resize back to full size, x times y
+        np.testing.assert_allclose(1 / scale, area, rtol=1e-6)
