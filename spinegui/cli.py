@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     from spinegui.jobs import cli as jobs_cli
 
     cli_gan.add_parsers(sub)
+    from spinegui import cli_experiment
+
+    cli_experiment.add_parsers(sub)
     jobs_cli.add_parsers(sub)
     return p
 

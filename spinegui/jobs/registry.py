@@ -19,6 +19,7 @@ _REGISTRY: dict[str, str] = {
     "gan": "spinegui.train.gan_job:run",
     "gan-sample": "spinegui.augment.gan_sampler:run_job",
     "gan-quality": "spinegui.train.gan_quality:run_job",
+    "experiment": "spinegui.train.experiment:run",
 }
 
 

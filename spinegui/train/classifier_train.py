@@ -1,0 +1,208 @@
+"""Training one classifier: AdamW or SGD, cosine learning rate, class-weighted cross-entropy, early
+stopping on validation macro-F1, a checkpoint every epoch (and on cancel), exact resume.
+
+Batches are gathered from memory-mapped uint16 stores, sent to the device and augmented there:
+items marked on-the-fly get a geometric draw per epoch (the `augment` callable), and `flip` adds
+random horizontal flips. bf16 autocast and channels_last on CUDA. The data order of an epoch is a
+function of (seed, epoch), so a run resumed mid-epoch sees the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from spinegui.augment.gan_checkpoint import load_optimizer, optimizer_tensors
+from spinegui.train import classifier as C
+from spinegui.train.metrics import scores
+
+
+class FoldData:
+    """The images of one fold: row `where[i, 1]` of store `where[i, 0]` (uint16, N x S x S)."""
+
+    def __init__(self, stores: list[np.ndarray], where: np.ndarray, labels, ids: list[str], on_the_fly=None):
+        self.stores, self.where = stores, np.asarray(where, np.int64).reshape(-1, 2)
+        self.labels = np.asarray(labels, np.int64)
+        self.ids = list(ids)
+        self.on_the_fly = np.zeros(len(self.ids), bool) if on_the_fly is None else np.asarray(on_the_fly, bool)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def images(self, idx: np.ndarray) -> np.ndarray:
+        size = self.stores[0].shape[-1]
+        out = np.empty((len(idx), size, size), np.uint16)
+        where = self.where[idx]
+        for s in np.unique(where[:, 0]):
+            m = where[:, 0] == s
+            out[m] = self.stores[s][where[m, 1]]
+        return out
+
+
+class ClassifierTrainer:
+    def __init__(self, name: str, classes: list[str], size: int, settings: dict, device: torch.device,
+                 ckpt_dir: Path, key: str, ctx, weights: str | None = None,
+                 augment: Callable[[torch.Tensor, int], torch.Tensor] | None = None):
+        self.name, self.classes, self.size, self.s = name, classes, size, settings
+        self.device, self.ctx, self.key, self.augment = device, ctx, key, augment
+        self.cuda = device.type == "cuda"
+        torch.manual_seed(settings["seed"])
+        self.model = C.build(name, len(classes), size, weights)
+        self.model.to(device, memory_format=torch.channels_last if self.cuda else torch.contiguous_format)
+        lr = settings["lr"] or ((1e-4 if weights else 1e-3) if settings["optimizer"] == "adamw"
+                                else (1e-3 if weights else 1e-2))
+        self.lr = lr
+        if settings["optimizer"] == "sgd":
+            self.opt = torch.optim.SGD(self.model.parameters(), lr=lr, momentum=0.9, nesterov=True,
+                                       weight_decay=settings["weight_decay"])
+        else:
+            self.opt = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=settings["weight_decay"])
+        self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.cuda
+                         else torch.autocast("cpu", enabled=False))
+        self.last = Path(ckpt_dir) / f"{key}_last.safetensors"
+        self.best = Path(ckpt_dir) / f"{key}_best.safetensors"
+        self.state = {"epoch": 0, "step_in_epoch": 0, "steps_done": 0, "best_f1": -1.0, "best_epoch": 0,
+                      "bad_epochs": 0, "history": [], "done": False,
+                      "sums": {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}}
+
+    # --- checkpoints -----------------------------------------------------------------------------
+    def _meta(self) -> dict:
+        return {"model": self.name, "n_classes": len(self.classes), "classes": self.classes, "size": self.size,
+                "aux": C.has_aux(self.name, self.size), "seed": self.s["seed"], **self.state}
+
+    def save_last(self) -> None:
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        C.save_checkpoint(self.last, tensors | optimizer_tensors("opt", self.opt), self._meta())
+
+    def restore(self) -> bool:
+        """Continue from the last checkpoint when there is one (True when loaded)."""
+        if not self.last.exists():
+            return False
+        tensors, meta = C.read_checkpoint(self.last, self.name, len(self.classes), self.size)
+        C.load_module(self.model, tensors, "model", self.last)
+        load_optimizer("opt", self.opt, tensors)
+        self.state = {k: meta[k] for k in self.state}
+        return True
+
+    def load_best(self) -> None:
+        if self.best.exists():
+            tensors, _ = C.read_checkpoint(self.best, self.name, len(self.classes), self.size)
+            C.load_module(self.model, tensors, "model", self.best)
+
+    # --- batches ---------------------------------------------------------------------------------
+    def _to_device(self, images: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(images)
+        if self.cuda:
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        return (x.to(torch.float32) / 65535.0).unsqueeze(1)
+
+    def _prepare(self, x01: torch.Tensor) -> torch.Tensor:
+        x = C.normalise(x01)
+        return x.contiguous(memory_format=torch.channels_last) if self.cuda else x
+
+    def _train_batch(self, data: FoldData, idx: np.ndarray, epoch: int, step: int, weight: torch.Tensor):
+        seed = self.s["seed"] * 1_000_003 + epoch * 10_007 + step
+        x = self._to_device(data.images(idx))
+        flagged = data.on_the_fly[idx]
+        if self.augment is not None and flagged.any():
+            m = torch.from_numpy(flagged).to(self.device)
+            x[m] = self.augment(x[m], seed)
+        if self.s["flip"]:
+            g = torch.Generator().manual_seed(seed)
+            flip = (torch.rand(len(idx), generator=g) < 0.5).to(self.device).view(-1, 1, 1, 1)
+            x = torch.where(flip, x.flip(-1), x)
+        y = torch.from_numpy(data.labels[idx]).to(self.device)
+        with self.autocast:
+            main, aux = C.logits(self.model(self._prepare(x)))
+            loss = F.cross_entropy(main.float(), y, weight=weight)
+            if aux is not None:
+                loss = loss + C.AUX_WEIGHT * F.cross_entropy(aux.float(), y, weight=weight)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return float(loss.detach()), int((main.argmax(1) == y).sum())
+
+    @torch.no_grad()
+    def predict(self, data: FoldData, batch: int = 64) -> np.ndarray:
+        self.model.eval()
+        out = []
+        for start in range(0, len(data), batch):
+            idx = np.arange(start, min(start + batch, len(data)))
+            with self.autocast:
+                main, _ = C.logits(self.model(self._prepare(self._to_device(data.images(idx)))))
+            out.append(torch.softmax(main.float(), 1).cpu().numpy())
+        self.model.train()
+        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
+
+    # --- the loop ----------------------------------------------------------------------------------
+    def fit(self, train: FoldData, val: FoldData, progress=None) -> bool:
+        """Train until the last epoch or early stop; False when cancelled (a checkpoint was written)."""
+        st, s, k = self.state, self.s, len(self.classes)
+        n = len(train)
+        batch = min(s["batch"], n)
+        steps = math.ceil(n / batch)
+        total = s["epochs"] * steps
+        counts = np.bincount(train.labels, minlength=k).astype(np.float64)
+        weight = torch.tensor(n / (k * np.maximum(counts, 1)), dtype=torch.float32, device=self.device)
+        self.model.train()
+        while not st["done"] and st["epoch"] < s["epochs"]:
+            epoch = st["epoch"]
+            order = np.random.default_rng(s["seed"] * 100_003 + epoch).permutation(n)
+            order = np.concatenate([order, order[:batch]])      # wrap round: every batch is full
+            sums = st["sums"]
+            while st["step_in_epoch"] < steps:
+                if self.ctx.should_stop():
+                    self.save_last()
+                    return False
+                t0, step = time.perf_counter(), st["step_in_epoch"]
+                for group in self.opt.param_groups:
+                    group["lr"] = self.lr * 0.5 * (1 + math.cos(math.pi * st["steps_done"] / max(total, 1)))
+                loss, correct = self._train_batch(train, order[step * batch:(step + 1) * batch], epoch, step, weight)
+                if not math.isfinite(loss):
+                    raise FloatingPointError(f"{self.key}: the loss diverged at epoch {epoch + 1}, step {step + 1}")
+                sums["loss"] += loss * batch
+                sums["correct"] += correct
+                sums["seen"] += batch
+                sums["seconds"] += time.perf_counter() - t0
+                st["step_in_epoch"] += 1
+                st["steps_done"] += 1
+                if progress:
+                    progress(epoch, st["step_in_epoch"], steps, sums["seen"] / max(sums["seconds"], 1e-9))
+            self._end_epoch(val)
+        st["done"] = True
+        self.save_last()
+        return True
+
+    def _end_epoch(self, val: FoldData) -> None:
+        st = self.state
+        val_scores = scores(val.labels, self.predict(val), self.classes)
+        sums = st["sums"]
+        st["epoch"] += 1
+        entry = {"epoch": st["epoch"], "train_loss": sums["loss"] / max(sums["seen"], 1),
+                 "train_accuracy": sums["correct"] / max(sums["seen"], 1), "val_accuracy": val_scores["accuracy"],
+                 "val_macro_f1": val_scores["macro_f1"], "img_s": round(sums["seen"] / max(sums["seconds"], 1e-9), 2),
+                 "seconds": round(sums["seconds"], 3), "images": sums["seen"]}
+        st["history"].append(entry)
+        st["step_in_epoch"] = 0
+        st["sums"] = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+        if entry["val_macro_f1"] > st["best_f1"]:
+            st["best_f1"], st["best_epoch"], st["bad_epochs"] = entry["val_macro_f1"], st["epoch"], 0
+            C.save_checkpoint(self.best, {f"model.{k}": v for k, v in self.model.state_dict().items()},
+                              self._meta())
+        else:
+            st["bad_epochs"] += 1
+        patience = self.s["patience"]
+        if patience and st["bad_epochs"] >= patience:
+            st["done"] = True
+            self.ctx.log(f"{self.key}: early stop after epoch {st['epoch']} (best validation macro-F1 "
+                         f"{st['best_f1']:.3f} at epoch {st['best_epoch']})")
+        self.ctx.emit("epoch", run=self.key, **entry)
+        self.ctx.emit("metric", run=self.key, split="val", name="macro_f1", value=entry["val_macro_f1"],
+                      epoch=st["epoch"])
+        self.save_last()
