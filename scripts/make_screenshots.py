@@ -3,7 +3,10 @@
 docs/app_main.png        `spinegui --dataset DEMO --screenshot ...` (browser + viewer with boxes)
 docs/app_annotating.png  the same window, zoomed on a lesion, a box selected and a new one being drawn
 docs/augment_panel.png   the Augment tab: the preprint's "basic" preset, original | augmented, 3x3 draws
-Run: .venv/bin/python scripts/make_screenshots.py
+docs/gan_panel.png       the GAN tab: a WGAN-GP trained from the panel on the CPU (job process), loss
+                         curves and the newest fixed-noise sample grid
+Run: .venv/bin/python scripts/make_screenshots.py [gan]   (gan: only the GAN picture)
+Set SPINEGUI_SHOTS=DIR to also keep the GAN tab's intermediate pictures (training, samples, quality).
 """
 
 import os
@@ -110,6 +113,76 @@ def augmenting(root: Path, ws: Path, home: Path, out: Path) -> None:
     win.close()
 
 
+EPOCHS = int(os.environ.get("SPINEGUI_SHOT_EPOCHS", "60"))
+
+
+def gan_training(root: Path, ws: Path, home: Path, out: Path) -> None:
+    """Train from the panel as a user would (a job process on the CPU), then make samples and check
+    their quality; the picture is the Training tab at the end."""
+    import time
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from spinegui.core.vindr import LESION_TYPES
+    from spinegui.train.gan_data import images_of
+    from spinegui.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    extra = Path(os.environ["SPINEGUI_SHOTS"]) if os.environ.get("SPINEGUI_SHOTS") else None
+
+    def wait(cond, timeout):
+        end = time.monotonic() + timeout
+        while not cond() and time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.01)
+        if not cond():
+            raise SystemExit(f"gan_training: timed out; {panel.message.text()} {panel.browser.message.text()} "
+                             f"{panel.status.text()}")
+
+    def pause(seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.01)
+
+    def keep(name):
+        if extra is not None:
+            extra.mkdir(parents=True, exist_ok=True)
+            win.grab().save(str(extra / name))
+
+    settings = QSettings(str(home / "shots_gan.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings, ws)
+    win.setProperty("headless", True)
+    win.resize(1400, 900)
+    win.show()
+    win.open_dataset(root)
+    win.actions["gan"].trigger()
+    panel = win.gan_panel
+    cls = max(LESION_TYPES, key=lambda c: len(images_of(win.index, c)))  # the best-fed lesion class
+    panel.form.set_checked([cls])
+    panel.form.set_values({"size": 64, "width": 16, "batch": 8, "epochs": EPOCHS, "device": "cpu", "n_critic": 2,
+                           "lr_g": 2e-4, "lr_d": 2e-4})
+    panel.start()
+    wait(lambda: (panel._status or {}).get("state") == "running" and (panel.grid.epoch or 0) >= 5, 120)
+    keep("gan_1_training.png")
+    wait(lambda: (panel._status or {}).get("state") == "done", 600)
+    wait(lambda: panel.grid.epoch == EPOCHS, 10)
+    panel.plot.flush()
+    pause(0.5)
+    win.grab().save(str(out))
+    print(f"wrote {out}")
+    panel.tabs.setCurrentWidget(panel.browser)
+    panel.make_samples(9, 5)
+    wait(lambda: len(panel.browser.synthetic_grid.tiles) == 9, 120)
+    keep("gan_2_samples.png")
+    panel.check_quality(60)
+    wait(lambda: len(panel.browser.pairs.tiles) > 0, 300)
+    pause(0.5)
+    keep("gan_3_quality.png")
+    win.close()
+
+
 def main():
     from spinegui.core.cache import ImageCache
     from spinegui.core.demo.dataset import generate_demo_dataset
@@ -124,12 +197,17 @@ def main():
         generate_demo_dataset(root, n_images=80, seed=0)
         ws = Workspace.for_dataset(root, tmp / "ws")
         ImageCache(ws.cache_dir).build([(r.image_id, r.path) for r in load_index(root).images.values()])
+        if sys.argv[1:] == ["gan"]:
+            os.environ["SPINEGUI_HOME"] = str(home)
+            gan_training(root, ws.path, home, DOCS / "gan_panel.png")
+            return
         env = dict(os.environ, SPINEGUI_HOME=str(home))
         subprocess.run([sys.executable, "-m", "spinegui", "--dataset", str(root), "--workspace", str(ws.path),
                         "--screenshot", str(DOCS / "app_main.png")], env=env, check=True)
         os.environ["SPINEGUI_HOME"] = str(home)
         annotating(root, ws.path, home, DOCS / "app_annotating.png")
         augmenting(root, ws.path, home, DOCS / "augment_panel.png")
+        gan_training(root, ws.path, home, DOCS / "gan_panel.png")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ folder (tests and lab installs that keep data on a shared disk use it).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 import tomllib
@@ -84,6 +85,52 @@ class Workspace:
             text = f'format = 1\ndataset_root = "{_toml_escape(str(root))}"\ncreated = "{created}"\n'
             atomic_write_bytes(meta, text.encode("utf-8"))
         return cls(path=ws_path, dataset_root=root)
+
+    # --- synthetic image sets (GAN samples chosen for augmentation) ------------------------------
+    def synthetic_sets(self) -> list[dict]:
+        """The sampled datasets added to this workspace's augmentation set, oldest first: dicts with
+        path, run, classes, n (images per class) and added. A path added again counts once (the last)."""
+        try:
+            data = tomllib.loads((self.path / WORKSPACE_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise InputError(self.path / WORKSPACE_FILE, f"unreadable workspace file: {exc}") from None
+        sets = [s for s in data.get("synthetic_sets", []) if isinstance(s, dict) and s.get("path")]
+        last = {s["path"]: i for i, s in enumerate(sets)}
+        return [s for i, s in enumerate(sets) if last[s["path"]] == i]
+
+    def add_synthetic_set(self, path: str | Path, *, run: str, classes: list[str], n: int) -> dict:
+        """Record a sampled dataset folder (VinDr layout) for the experiment runner. workspace.toml
+        only grows: one ``[[synthetic_sets]]`` table is appended, nothing before it is rewritten."""
+        folder = Path(path).expanduser().resolve()
+        if not folder.is_dir():
+            raise InputError(folder, "no such sampled dataset folder")
+        entry = {"path": str(folder), "run": str(run), "classes": [str(c) for c in classes], "n": int(n),
+                 "added": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        same = [s for s in self.synthetic_sets() if s["path"] == entry["path"]]
+        if same and {k: v for k, v in same[-1].items() if k != "added"} == \
+                {k: v for k, v in entry.items() if k != "added"}:
+            return same[-1]  # already recorded as it is
+        meta = self.path / WORKSPACE_FILE
+        try:
+            text = meta.read_text(encoding="utf-8") if meta.exists() else ""
+            if text and not text.endswith("\n"):
+                text += "\n"
+            block = "\n[[synthetic_sets]]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in entry.items())
+            atomic_write_bytes(meta, (text + block).encode("utf-8"))
+        except OSError as exc:
+            raise InputError(meta, f"cannot write the workspace file: {exc.strerror or exc}") from None
+        return entry
+
+
+def _toml_value(v) -> str:
+    """A TOML value for a str, int or list of str (a JSON string is a TOML basic string)."""
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    return json.dumps(str(v), ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _toml_escape(s: str) -> str:

@@ -1,16 +1,23 @@
 """The Augmentation panel: knobs, the original and the augmented image side by side, a grid of draws.
 
-The panel computes nothing itself: it calls ``spinegui.augment`` (the Augmenter, presets, configs and
-command line the CLI uses) and shows what comes back.
+The panel computes nothing itself, and the app never imports torch: every run goes through
+``AugmentEngine`` to a worker process, which calls the Augmenter that `spinegui augment` calls, with the
+same seed and value range; the panel shows what comes back.
 
 Responsiveness (the event loop never stalls more than 50 ms):
-- the big augmented view follows a dragged slider on the image reduced to PREVIEW_SIDE px (a few ms
-  per run); slider events go through a 0 ms single-shot timer, so at most one run is pending;
-- the grid's draws use a THUMB_SIDE px image, one draw per event-loop turn;
-- once the knobs rest for FULL_DELAY_MS, the display-cache image (up to 2048 px) is augmented on a
-  worker thread; a result whose generation is no longer current is dropped.
-torch loads lazily: the engine (``spinegui.augment.pipeline``) is imported on a thread the first time
-the panel is shown, so the window never waits for it.
+- the worker starts when the panel is first shown; until it is ready (torch import, a few seconds)
+  the augmented view shows the original with a "preparing augmentation…" note;
+- the big view follows a dragged slider on the image reduced to PREVIEW_SIDE px: knob events go
+  through a 0 ms single-shot timer and the engine keeps only the newest waiting preview, so the view
+  trails the slider by about one worker run; a preview older than the one shown is dropped;
+- the grid's draws use a THUMB_SIDE px image, one draw per request, after any waiting preview;
+- once the knobs rest for FULL_DELAY_MS, the display-cache image (up to 2048 px) is augmented;
+  full-resolution and grid results of an older generation (knobs, seed, image) are dropped.
+
+Intensities: the worker works in (0, 2**BitsStored - 1) as the export does, when ``set_source`` gets
+``bits_stored`` or the image's DICOM file (``dicom_path``, whose header the worker reads); otherwise in
+(0, 2**b - 1) with b the bits of the image's largest value (the same whenever the image reaches its
+top stored bit).
 
 Coordinates: both views work in SOURCE pixels (ViewerImage.scale maps them to the shown array), so
 the original and the augmented view share one frame, and their zoom and pan are linked.
@@ -18,23 +25,19 @@ the original and the augmented view share one frame, and their zoom and pan are 
 
 from __future__ import annotations
 
-import logging
 import secrets
-import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSize, QRunnable, Qt, QThreadPool, QTimer, Signal
-from PySide6.QtGui import QColor, QGuiApplication, QPen
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
     QFrame,
-    QGraphicsRectItem,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -48,24 +51,23 @@ from PySide6.QtWidgets import (
 )
 
 from spinegui.augment.command import command_line
-from spinegui.augment.knobs import ConfigError, defaults
+from spinegui.augment.knobs import ConfigError, validate
 from spinegui.augment.presets import PRESET_HELP, load_config, load_preset, preset_names, save_config, save_preset
-from spinegui.core.cache import resize_long_side
-from spinegui.core.display import levels_and_lut, value_range
+from spinegui.core.display import levels_and_lut
 from spinegui.core.errors import InputError
-from spinegui.core.vindr import LESION_COLOURS, LESION_TYPES
+from spinegui.core.vindr import LESION_TYPES
+from spinegui.ui.augment_engine import AugmentEngine, Reply, Request
+from spinegui.ui.draw_grid import GRID_COLS, GRID_ROWS, DrawGrid
 from spinegui.ui.knob_widgets import KnobForm
 from spinegui.ui.viewer import ImageViewer, ViewerImage
 
-log = logging.getLogger(__name__)
-
 PREVIEW_SIDE = 512     # px, longest side of the image the live preview augments
 THUMB_SIDE = 256       # px, for the grid of draws
-GRID_ROWS, GRID_COLS = 3, 3
 FULL_DELAY_MS = 150    # knobs at rest this long -> the full-resolution result is computed
 PER_CLASS = 20         # for "Copy as command"
 OUT_DIR = "augmented"
 SEED_MAX = 2**31 - 1
+PREPARING = "preparing augmentation…"
 _AUG_BADGE = ("color: white; background: #b85c00; border: 2px solid white; padding: 2px 8px; "
               "font-size: 14px; font-weight: bold; letter-spacing: 1px;")
 _MESSAGE = "padding: 2px 6px;"
@@ -74,134 +76,38 @@ _ERROR = "padding: 2px 6px; color: #c01c28; font-weight: bold;"
 
 @dataclass
 class _Source:
-    """The image being augmented, at the three sizes the panel uses, with its boxes."""
-    image: ViewerImage                  # display-cache image (what the full-resolution run uses)
+    """The image being augmented (the display-cache image) with its boxes, as the worker knows it."""
+    image: ViewerImage
     boxes: tuple                        # AnnBox, source pixels
     root: str
-    value_range: tuple[float, float]    # the same for every size, so intensities match
-    preview: np.ndarray
-    preview_scale: float                # preview pixels per source pixel
-    thumb: np.ndarray
-    thumb_scale: float
+    worker_source: dict                 # AugmentEngine.source(): the file the worker memory-maps
 
-    def xyxy(self, scale: float) -> np.ndarray:
-        """(k, 4) boxes in the pixels of an array ``scale`` times the source size."""
-        return np.array([b.xyxy for b in self.boxes], np.float64).reshape(-1, 4) * scale
-
-
-def _prepare(image: ViewerImage, boxes, root: str) -> _Source:
-    preview, f = resize_long_side(image.pixels, PREVIEW_SIDE)
-    thumb, g = resize_long_side(preview, THUMB_SIDE)
-    return _Source(image, tuple(boxes), root, value_range(image.pixels), preview, image.scale * f,
-                   thumb, image.scale * f * g)
-
-
-class _Job(QRunnable):
-    """``fn()`` on a pool thread; its result (or exception) goes to ``signal(generation, result)``."""
-
-    def __init__(self, fn, generation: int, signal):
-        super().__init__()
-        self.fn, self.generation, self.signal = fn, generation, signal
-
-    def run(self) -> None:
-        try:
-            result = self.fn()
-        except Exception as exc:  # shown as one line by the panel
-            result = exc
-        if result is None:
-            return  # superseded before it started
-        try:
-            self.signal.emit(self.generation, result)
-        except RuntimeError:  # the panel was deleted meanwhile
-            pass
-
-
-class _Cell(pg.ViewBox):
-    def __init__(self, grid: "DrawGrid", index: int):
-        super().__init__(lockAspect=True, invertY=True, enableMenu=False, defaultPadding=0.03)
-        self.setMouseEnabled(False, False)
-        self.grid, self.index = grid, index
-        self.item = pg.ImageItem(axisOrder="row-major")
-        self.addItem(self.item)
-        self.label = pg.TextItem(anchor=(0, 0), color="#e0e0e0", fill=pg.mkBrush(0, 0, 0, 160))
-        self.label.setParentItem(self)  # in cell (screen) coordinates, top left
-        self.rects: list[QGraphicsRectItem] = []
-        self.pixels: np.ndarray | None = None
-        self.boxes = np.zeros((0, 4), np.float32)
-        self.seed: int | None = None
-
-    def mouseClickEvent(self, ev):
-        ev.accept()
-        if ev.button() == Qt.MouseButton.LeftButton and self.seed is not None:
-            self.grid.picked.emit(self.seed)
-
-
-class DrawGrid(pg.GraphicsLayoutWidget):
-    """Thumbnails of random draws with their boxes; a click picks the draw's seed."""
-
-    picked = Signal(int)
-
-    def __init__(self, rows: int = GRID_ROWS, cols: int = GRID_COLS, parent=None):
-        super().__init__(parent)
-        self.setBackground("#202020")
-        self.ci.layout.setSpacing(3)
-        self.ci.setContentsMargins(2, 2, 2, 2)
-        self.cells: list[_Cell] = []
-        for r in range(rows):
-            for c in range(cols):
-                cell = _Cell(self, len(self.cells))
-                self.addItem(cell, row=r, col=c)
-                self.cells.append(cell)
-
-    def sizeHint(self) -> QSize:
-        return QSize(300, 400)
-
-    def set_cell(self, i: int, pixels: np.ndarray, levels, lut, boxes: np.ndarray, types, seed: int) -> None:
-        cell = self.cells[i]
-        cell.pixels, cell.boxes, cell.seed = pixels, boxes, seed
-        cell.item.setImage(pixels, autoLevels=False, levels=levels, lut=lut)
-        for rect in cell.rects:
-            cell.removeItem(rect)
-        cell.rects = []
-        for (x0, y0, x1, y1), t in zip(boxes, types):
-            rect = QGraphicsRectItem(float(x0), float(y0), float(x1 - x0), float(y1 - y0))
-            pen = QPen(QColor(LESION_COLOURS.get(t, "#ffffff")), 1.5)
-            pen.setCosmetic(True)
-            rect.setPen(pen)
-            cell.addItem(rect, ignoreBounds=True)
-            cell.rects.append(rect)
-        h, w = pixels.shape
-        cell.setRange(QRectF(0, 0, w, h), padding=0.03)
-        cell.label.setText(f"seed {seed}")
-
-    def clear_cells(self) -> None:
-        for cell in self.cells:
-            cell.item.clear()
-            for rect in cell.rects:
-                cell.removeItem(rect)
-            cell.rects, cell.pixels, cell.seed = [], None, None
-            cell.label.setText("")
+    def xyxy(self) -> np.ndarray:
+        """(k, 4) boxes in the pixels of the image's array."""
+        return np.array([b.xyxy for b in self.boxes], np.float64).reshape(-1, 4) * self.image.scale
 
 
 class AugmentPanel(QWidget):
     preview_shown = Signal(int)        # generation (tests and benchmarks wait on these)
     full_shown = Signal(int)
-    _engine_loaded = Signal(object)    # the Augmenter class, or an error line
-    _full_done = Signal(int, object)   # generation, result or exception
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self._engine = None            # spinegui.augment.pipeline.Augmenter once loaded
-        self._loading = False
+        self.engine = AugmentEngine(self)   # its worker process starts when the panel is first shown
         self._source: _Source | None = None
         self._pending: tuple | None = None   # a source given while hidden
         self._generation = 0
-        self._grid_todo: list[int] = []
+        self._preview_gen = 0                # of the preview shown
+        self._full_gen = 0                   # of the full-resolution result shown
+        self._scheduled_at: dict[int, float] = {}   # generation -> when it was asked for
+        self._grid_todo: set[int] = set()    # grid cells still waiting for this generation's draw
         self._preset: tuple[str, dict] | None = None
-        self.preview_result = None     # the last preview run (PREVIEW_SIDE px)
+        self.preview_result = None     # the last preview run (PREVIEW_SIDE px), an AugmentResult
         self.full_result = None        # the last full-resolution run
         self.shown_result = None       # whichever of the two the big view shows
-        self.last_preview_ms = 0.0
+        self.last_preview_ms = 0.0     # the worker's time for the last preview shown
+        self.last_latency_ms = 0.0     # knob change to that preview on screen
+        self.value_range: tuple[float, float] | None = None   # the worker's, for the current image
 
         self.form = KnobForm()
         self.form.changed.connect(self._on_knobs_changed)
@@ -212,14 +118,14 @@ class AugmentPanel(QWidget):
             # window/level too: a right-drag on either view windows both
             v.window_changed.connect(lambda w, o=other: o.set_window(w) if o.window != w else None)
         self.augmented.badge.setStyleSheet(_AUG_BADGE)
-        # Linked zoom and pan (pyqtgraph's ViewBox linking; the viewer keeps its ViewBox private).
-        self.augmented._vb.setXLink(self.original._vb)
-        self.augmented._vb.setYLink(self.original._vb)
+        # Linked zoom and pan (pyqtgraph's ViewBox linking).
+        self.augmented.view_box.setXLink(self.original.view_box)
+        self.augmented.view_box.setYLink(self.original.view_box)
         # Both images stay whole while the views resize, until the user zooms or pans.
         self._fitted = True
         for v in (self.original, self.augmented):
-            v._vb.sigRangeChangedManually.connect(self._on_user_range)
-            v._vb.sigResized.connect(self._on_view_resized)
+            v.view_box.sigRangeChangedManually.connect(self._on_user_range)
+            v.view_box.sigResized.connect(self._on_view_resized)
         self.grid = DrawGrid()
         self.grid.picked.connect(self._on_picked)
         self._build()
@@ -229,15 +135,12 @@ class AugmentPanel(QWidget):
         self.setMinimumSize(200, 150)
 
         self._preview_timer = QTimer(self, singleShot=True, interval=0)
-        self._preview_timer.timeout.connect(self._run_preview)
+        self._preview_timer.timeout.connect(self._request_draws)
         self._full_timer = QTimer(self, singleShot=True, interval=FULL_DELAY_MS)
-        self._full_timer.timeout.connect(self._start_full)
-        self._grid_timer = QTimer(self, interval=0)
-        self._grid_timer.timeout.connect(self._run_grid_cell)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._engine_loaded.connect(self._on_engine_loaded)
-        self._full_done.connect(self._on_full_done)
+        self._full_timer.timeout.connect(self._request_full)
+        self.engine.ready.connect(self._on_engine_ready)
+        self.engine.finished.connect(self._on_reply)
+        self.engine.message.connect(self._on_engine_message)
 
     # --- layout -----------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -377,18 +280,23 @@ class AugmentPanel(QWidget):
         return self._generation
 
     # --- source ---------------------------------------------------------------------------------
-    def set_source(self, image: ViewerImage | None, boxes=(), root: str | Path | None = None) -> None:
+    def set_source(self, image: ViewerImage | None, boxes=(), root: str | Path | None = None, *,
+                   bits_stored: int | None = None, dicom_path: str | Path | None = None) -> None:
         """The image to augment (in SOURCE pixels via its scale) and its boxes; None clears.
 
-        While the panel is hidden this only remembers the image (nothing is computed)."""
-        self._pending = (image, tuple(boxes), str(root) if root is not None else "")
+        ``bits_stored`` (the file's BitsStored) or ``dicom_path`` (the file, whose header the worker
+        reads) give the value range `spinegui augment` uses, (0, 2**BitsStored - 1); without either,
+        (0, 2**b - 1) with b the bits of the image's largest value. While the panel is hidden this
+        only remembers the image."""
+        self._pending = (image, tuple(boxes), str(root) if root is not None else "",
+                         bits_stored, str(dicom_path) if dicom_path else None)
         if self.isVisible():
             self._apply_pending()
 
     def _apply_pending(self) -> None:
         if self._pending is None:
             return
-        image, boxes, root = self._pending
+        image, boxes, root, bits_stored, dicom_path = self._pending
         self._pending = None
         src = self._source
         if image is None:
@@ -400,59 +308,78 @@ class AugmentPanel(QWidget):
             self._schedule()
             return
         same = (src is not None and src.image.image_id == image.image_id
-                and src.image.pixels.shape == image.pixels.shape)
+                and src.image.pixels.shape == image.pixels.shape
+                and src.worker_source["bits_stored"] == bits_stored and src.worker_source["dicom"] == dicom_path)
         if same:
             if boxes == src.boxes and root == src.root:
                 return
             self._source = replace(src, boxes=boxes, root=root)
         else:
-            self._source = _prepare(image, boxes, root)
+            try:
+                worker_source = self.engine.source(image.pixels, bits_stored=bits_stored, dicom=dicom_path)
+            except OSError as exc:  # the temporary copy of an in-memory image could not be written
+                self._say(f"cannot augment this image: {exc}", error=True)
+                return
+            self._source = _Source(image, boxes, root, worker_source)
             self.original.set_image(replace(image, title=""))
             self.original_caption.setText("Original")
             self.original_caption.setToolTip(image.image_id)
             self.fit_views()
         self.original.set_boxes(boxes)
-        self._schedule()
+        self._schedule()  # replies made for an earlier source or other boxes are dropped (_on_reply)
+        if not self.engine.is_ready:
+            self._show_preparing()
+
+    def _show_preparing(self) -> None:
+        """The original in the augmented view, with a note, while the worker starts."""
+        src = self._source
+        if src is None:
+            return
+        shown = replace(src.image, image_id=f"{src.image.image_id}#augmented", synthetic=False, title=PREPARING)
+        self.augmented.set_image(shown, keep_view=True)
+        self.augmented.set_boxes(src.boxes)
+        self.augmented_caption.setText(f"Augmented · {PREPARING}")
+        self.augmented_caption.setToolTip("The augmentation process is starting (it loads torch); "
+                                          "the augmented image follows as soon as it is ready")
+        self.fit_views()
 
     # --- engine -----------------------------------------------------------------------------------
     def showEvent(self, ev) -> None:
+        # Showing the tab (polish, layout, first paint of every knob) costs the loop turn enough:
+        # the images come in the next turn, the worker's spawn in the one after.
         super().showEvent(ev)
-        self._ensure_engine()
+        QTimer.singleShot(0, self, self._after_show)
+
+    def _after_show(self) -> None:
+        if not self.isVisible():
+            return
         self._apply_pending()
+        if self.engine.state in ("idle", "failed"):
+            QTimer.singleShot(0, self, self._start_engine)
 
-    def _ensure_engine(self) -> None:
-        if self._engine is not None or self._loading:
-            return
-        self._loading = True
-        self._say("loading the augmentation engine (torch)…")
-        threading.Thread(target=self._load_engine, name="augment-engine", daemon=True).start()
+    def _start_engine(self) -> None:
+        if self.isVisible() and self.engine.state in ("idle", "failed"):
+            self.engine.start()
+            if self.engine.state == "starting":
+                self._say(f"{PREPARING} (starting its process)")
 
-    def _load_engine(self) -> None:
-        try:
-            from spinegui.augment.pipeline import Augmenter
+    def _on_engine_message(self, text: str, error: bool) -> None:
+        self._say(text, error)
+        if self.engine.state == "failed" and self._source is not None and self.shown_result is None:
+            self.augmented.set_placeholder(f"no augmentation: {text}")  # not "preparing" for ever
+            self.augmented_caption.setText("Augmented · unavailable")
 
-            # One tiny run, so that every lazy import (torch, torchvision, OpenCV) happens here.
-            Augmenter(defaults())(np.zeros((8, 8), np.uint16), np.array([[1.0, 1.0, 5.0, 5.0]]), seed=0)
-            result = Augmenter
-        except Exception as exc:
-            result = f"the augmentation engine did not load: {type(exc).__name__}: {exc}"
-        try:
-            self._engine_loaded.emit(result)
-        except RuntimeError:  # the panel is gone
-            pass
-
-    def _on_engine_loaded(self, result) -> None:
-        self._loading = False
-        if isinstance(result, str):
-            self._say(result, error=True)
-            return
-        self._engine = result
-        self._say("augmentation engine ready")
-        self._schedule()
+    def _on_engine_ready(self) -> None:
+        self._say(f"augmentation ready (its process started in {self.engine.ready_after_s:.1f} s)")
 
     @property
     def engine_ready(self) -> bool:
-        return self._engine is not None
+        return self.engine.is_ready
+
+    @property
+    def grid_busy(self) -> bool:
+        """Grid cells still waiting for a draw of the current generation."""
+        return bool(self._grid_todo)
 
     # --- runs -----------------------------------------------------------------------------------
     def _on_knobs_changed(self, _name: str) -> None:
@@ -462,88 +389,93 @@ class AugmentPanel(QWidget):
         self._schedule()
 
     def _schedule(self) -> None:
-        """Something changed: the preview at once (coalesced), the grid draw by draw, full res at rest."""
+        """Something changed: the preview and the grid at once (coalesced), full resolution at rest."""
         self._generation += 1
-        if self._source is None or self._engine is None:
+        now = time.perf_counter()
+        self._scheduled_at[self._generation] = now
+        if len(self._scheduled_at) > 256:
+            for g in [g for g in self._scheduled_at if g < self._generation - 128]:
+                del self._scheduled_at[g]
+        if self._source is None:
+            self.engine.cancel()
+            self._grid_todo = set()
             return
+        self._grid_todo = set(range(len(self.grid.cells)))  # every cell is out of date now
         self._preview_timer.start()
         self._full_timer.start()
-        self._grid_todo = list(range(len(self.grid.cells)))
-        self._grid_timer.start()
 
-    def _augmenter(self):
+    def _checked_config(self) -> dict | None:
         try:
-            return self._engine(self.form.config())
+            return validate(self.form.config())
         except ConfigError as exc:
             self._say(str(exc), error=True)
             return None
 
-    def _run_preview(self) -> None:
+    def _request(self, kind: str, chain: tuple, seed: int, config: dict, tag=None) -> Request:
         src = self._source
-        aug = self._augmenter() if src is not None else None
-        if aug is None:
-            return
-        t0 = time.perf_counter()
-        try:
-            res = aug(src.preview, src.xyxy(src.preview_scale), seed=self.seed, value_range=src.value_range)
-        except Exception as exc:
-            self._fail(exc)
-            return
-        self.last_preview_ms = (time.perf_counter() - t0) * 1000
-        self.preview_result = res
-        self._show(res, src.preview_scale, f"preview {max(src.preview.shape)} px, {self.last_preview_ms:.0f} ms")
-        self.preview_shown.emit(self._generation)
+        return Request(kind, self._generation, src.worker_source, chain, src.xyxy(), config, [seed],
+                       tag=(src, tag))
 
-    def _run_grid_cell(self) -> None:
+    def _request_draws(self) -> None:
+        """The big view's preview, then the grid's draws (one request each, so a preview never waits
+        behind the whole grid); whatever of them still waits for the worker is replaced."""
+        config = self._checked_config() if self._source is not None else None
+        if config is None:
+            self._grid_todo = set()
+            return
+        self.engine.submit("preview", [self._request("preview", (PREVIEW_SIDE,), self.seed, config)])
+        self.engine.submit("grid", [self._request("grid", (PREVIEW_SIDE, THUMB_SIDE),
+                                                  (self.seed + i) % (SEED_MAX + 1), config, i)
+                                    for i in range(len(self.grid.cells))])
+
+    def _request_full(self) -> None:
         src = self._source
-        if not self._grid_todo or src is None:
-            self._grid_timer.stop()
-            return
-        i = self._grid_todo.pop(0)
-        aug = self._augmenter()
-        if aug is None:
-            self._grid_todo = []
-            return
-        seed = (self.seed + i) % (SEED_MAX + 1)
-        try:
-            res = aug(src.thumb, src.xyxy(src.thumb_scale), seed=seed, value_range=src.value_range)
-        except Exception as exc:
-            self._fail(exc)
-            self._grid_todo = []
-            return
-        levels, lut = levels_and_lut(src.image.window, src.image.invert)
-        types = [b.lesion_type for b, k in zip(src.boxes, res.kept) if k]
-        self.grid.set_cell(i, res.image, levels, lut, res.boxes, types, seed)
-
-    def _start_full(self) -> None:
-        src, gen, engine = self._source, self._generation, self._engine
-        if src is None or engine is None or max(src.image.pixels.shape) <= PREVIEW_SIDE:
+        if src is None or max(src.image.pixels.shape) <= PREVIEW_SIDE:
             return  # a small image: the preview is the full resolution already
-        config, seed = self.form.config(), self.seed
-        pixels, boxes = src.image.pixels, src.xyxy(src.image.scale)
+        config = self._checked_config()
+        if config is not None:
+            self.engine.submit("full", [self._request("full", (), self.seed, config)])
 
-        def work():
-            if gen != self._generation:
-                return None  # superseded while it waited
-            return engine(config)(pixels, boxes, seed=seed, value_range=src.value_range)
-
-        self._pool.start(_Job(work, gen, self._full_done))
-
-    def _on_full_done(self, gen: int, result) -> None:
-        if gen != self._generation or self._source is None:
-            return  # stale: the knobs, the seed or the image changed meanwhile
-        if isinstance(result, Exception):
-            self._fail(result)
+    def _on_reply(self, reply: Reply) -> None:
+        req = reply.request
+        src, cell = req.tag
+        gen = req.generation
+        if src is not self._source:
+            return  # made for another image, or other boxes
+        if req.kind == "preview":
+            if gen < self._preview_gen or gen <= self._full_gen:
+                return  # older than what the big view shows
+        elif gen != self._generation:
+            return  # stale: the knobs or the seed changed meanwhile
+        if reply.error:
+            self._say(f"augmentation failed: {reply.error}", error=True)
             return
-        self.full_result = result
-        self._show(result, self._source.image.scale, f"{max(result.image.shape)} px")
-        self.full_shown.emit(gen)
+        res, seed = reply.results[0], req.seeds[0]
+        self.value_range = reply.value_range
+        scale = src.image.scale * reply.scale  # result pixels per source pixel
+        if req.kind == "grid":
+            levels, lut = levels_and_lut(src.image.window, src.image.invert)
+            types = [b.lesion_type for b, k in zip(src.boxes, res.kept) if k]
+            self.grid.set_cell(cell, res.image, levels, lut, res.boxes, types, seed)
+            self._grid_todo.discard(cell)
+        elif req.kind == "preview":
+            self._preview_gen = gen
+            self.preview_result = res
+            self.last_preview_ms = reply.worker_ms
+            self.last_latency_ms = (time.perf_counter() - self._scheduled_at.get(gen, req.sent)) * 1000
+            self._show(res, scale, seed, f"preview {max(res.image.shape)} px, {reply.worker_ms:.0f} ms")
+            self.preview_shown.emit(gen)
+        else:
+            self._full_gen = gen
+            self.full_result = res
+            self._show(res, scale, seed, f"{max(res.image.shape)} px")
+            self.full_shown.emit(gen)
 
-    def _show(self, res, scale: float, note: str) -> None:
+    def _show(self, res, scale: float, seed: int, note: str) -> None:
         """The augmented array (``scale`` array pixels per source pixel) and its kept boxes."""
         src = self._source
         old = self.augmented.image
-        caption = f"Augmented · seed {self.seed} · {note}"
+        caption = f"Augmented · seed {seed} · {note}"
         if res.dropped:
             caption += f" · {res.dropped} box{'es' if res.dropped > 1 else ''} dropped"
         self.augmented_caption.setText(caption)
@@ -569,7 +501,7 @@ class AugmentPanel(QWidget):
         sizes = [v.source_size() for v in (self.original, self.augmented) if v.image is not None]
         if sizes:
             w, h = max(s[0] for s in sizes), max(s[1] for s in sizes)
-            self.original._vb.setRange(QRectF(0, 0, w, h), padding=0.02)
+            self.original.view_box.setRange(QRectF(0, 0, w, h), padding=0.02)
         self._fitted = True
 
     def _on_user_range(self, *_args) -> None:
@@ -578,10 +510,6 @@ class AugmentPanel(QWidget):
     def _on_view_resized(self, *_args) -> None:
         if self._fitted:
             self.fit_views()
-
-    def _fail(self, exc: Exception) -> None:
-        log.exception("augmentation failed", exc_info=exc)
-        self._say(f"augmentation failed: {type(exc).__name__}: {exc}", error=True)
 
     # --- seed -----------------------------------------------------------------------------------
     def reroll(self) -> None:
@@ -670,7 +598,7 @@ class AugmentPanel(QWidget):
     def command_text(self) -> str:
         """The `spinegui augment` line for these settings, the shown image's classes and the seed."""
         if self._pending is not None:  # given while hidden
-            _image, boxes, root = self._pending
+            _image, boxes, root, *_ = self._pending
         else:
             boxes, root = (self._source.boxes, self._source.root) if self._source else ((), "")
         present = {b.lesion_type for b in boxes}

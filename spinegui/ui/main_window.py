@@ -31,6 +31,7 @@ from spinegui.ui.annotation_panel import AnnotationPanel
 from spinegui.ui.augment_panel import AugmentPanel
 from spinegui.ui.background import CacheBuilder
 from spinegui.ui.browser import StudyBrowser
+from spinegui.ui.gan_panel import GanPanel
 from spinegui.ui.header_panel import HeaderPanel
 from spinegui.ui.image_loader import ImageLoader, viewer_image_from_cache
 from spinegui.ui.viewer import ImageViewer
@@ -58,10 +59,12 @@ class MainWindow(QMainWindow):
 
         self.viewer = ImageViewer(self)
         self.augment_panel = AugmentPanel()  # computes nothing until its tab is first shown
+        self.gan_panel = GanPanel()  # jobs run in their own processes; the panel reads their run folders
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.viewer, "Viewer")
         self.tabs.addTab(self.augment_panel, "Augment")
+        self.tabs.addTab(self.gan_panel, "GAN")
         self.setCentralWidget(self.tabs)
         self._docks_hidden: list[QDockWidget] = []
         self.loader = ImageLoader(self)
@@ -136,6 +139,7 @@ class MainWindow(QMainWindow):
             return False
         self.index, self.store = index, store
         self.cache = ImageCache(ws.cache_dir)
+        self.gan_panel.set_dataset(index, ws, self.cache)
         store.set_sizes({k: tuple(e["shape"]) for k, e in self.cache.entries.items() if e.get("state") == "ok"})
         store.listeners.append(self._store_changed.emit)
         store.save_listeners.append(self._save_state.emit)
@@ -255,18 +259,22 @@ class MainWindow(QMainWindow):
         if image is None and self.viewer_image_id() == image_id:
             image = self.viewer.image
         if image is not None:
-            self.augment_panel.set_source(image, self.store.boxes(image_id), self.index.root)
+            self.augment_panel.set_source(image, self.store.boxes(image_id), self.index.root,
+                                          dicom_path=self.index.images[image_id].path)
 
     def show_augment_panel(self) -> None:
         self.tabs.setCurrentWidget(self.augment_panel)
 
+    def show_gan_panel(self) -> None:
+        self.tabs.setCurrentWidget(self.gan_panel)
+
     def _on_tab_changed(self, _index: int) -> None:
-        """The Augment tab needs the width: the docks step aside while it is shown, and come back."""
-        if self.tabs.currentWidget() is self.augment_panel:
-            docks = (self.browser_dock, self.annotation_dock, self.header_dock)
-            self._docks_hidden = [d for d in docks if d.isVisible()]
-            for d in self._docks_hidden:
-                d.hide()
+        """The Augment and GAN tabs need the width: the docks step aside while they are shown, and come back."""
+        if self.tabs.currentWidget() in (self.augment_panel, self.gan_panel):
+            for d in (self.browser_dock, self.annotation_dock, self.header_dock):
+                if d.isVisible():
+                    d.hide()
+                    self._docks_hidden.append(d)
         else:
             for d in self._docks_hidden:
                 d.show()
@@ -380,6 +388,9 @@ class MainWindow(QMainWindow):
             self.resizeDocks([self.browser_dock, self.annotation_dock], [560, 300], Qt.Orientation.Horizontal)
 
     def closeEvent(self, event) -> None:
+        if not self.gan_panel.confirm_quit():  # jobs running: "Keep working" keeps the window
+            event.ignore()
+            return
         if self.store is not None and not self.store.flush():
             answer = QMessageBox.question(
                 self, "Unsaved edits",
@@ -398,4 +409,5 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         self.close_dataset(discard_unsaved=True)  # anything unsaved here, the user chose to discard
         self.loader.shutdown()
+        self.gan_panel.shutdown()  # running jobs are cancelled: each writes a checkpoint (Resume later)
         event.accept()

@@ -181,6 +181,11 @@ class ImageViewer(QWidget):
         """The widget that receives the mouse (for tests and event filters)."""
         return self._view.viewport()
 
+    @property
+    def view_box(self) -> pg.ViewBox:
+        """The pyqtgraph ViewBox (source-pixel coordinates): for linking views and range signals."""
+        return self._vb
+
     def map_to_viewport(self, x: float, y: float) -> QPoint:
         """Where the source-pixel point (x, y) lies in ``viewport`` coordinates."""
         return self._view.mapFromScene(self._vb.mapViewToScene(QPointF(x, y)))

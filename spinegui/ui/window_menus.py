@@ -64,6 +64,7 @@ def build_menus(win) -> dict[str, QAction]:
     win.readers_menu = view.addMenu("Show readers")  # filled when a dataset opens (set_reader_actions)
     view.addSeparator()
     add(view, "augment", "Augmentation", win.show_augment_panel, "Ctrl+G")
+    add(view, "gan", "GAN training", win.show_gan_panel, "Ctrl+T")
     view.addSeparator()
     for dock in (win.browser_dock, win.annotation_dock, win.header_dock):
         view.addAction(dock.toggleViewAction())

@@ -1,10 +1,10 @@
 """Journey: open the demo dataset, go to the Augment tab from the View menu, turn the rotation knob;
-the augmented view turns, pixels and boxes alike, exactly as the Augmenter does for that seed."""
+the augmented view turns, pixels and boxes alike, exactly as the Augmenter does for that seed
+(which the panel's worker process runs)."""
 
 import numpy as np
 import pytest
 
-from spinegui.core.display import value_range
 from spinegui.core.vindr import load_index
 from spinegui.ui.image_loader import viewer_image_from_cache
 
@@ -25,9 +25,11 @@ def test_rotation_knob_turns_the_augmented_image_and_its_boxes(qtbot, window, de
     panel = window.augment_panel
     assert window.tabs.currentWidget() is panel and window.viewer is window.tabs.widget(0)
     assert not window.browser_dock.isVisible()  # the docks step aside for the panel's width
+    # the worker starts (torch import): meanwhile the original, with a note
+    qtbot.waitUntil(lambda: "preparing augmentation" in panel.augmented_caption.text(), timeout=10000)
     qtbot.waitUntil(lambda: panel.engine_ready, timeout=60000)
     qtbot.waitUntil(lambda: panel.full_result is not None and panel.shown_result is panel.full_result,
-                    timeout=10000)
+                    timeout=15000)
     original = shown_boxes(panel.original)
     assert len(original) == len(rec.boxes)
     identity = shown_boxes(panel.augmented)  # all knobs at rest: the identity
@@ -36,8 +38,8 @@ def test_rotation_knob_turns_the_augmented_image_and_its_boxes(qtbot, window, de
     before = panel.augmented.rendered_image()
 
     # The user drags the rotation range to (30, 30) and lets go.
-    with qtbot.waitSignal(panel.full_shown, timeout=10000):
-        with qtbot.waitSignal(panel.preview_shown, timeout=2000):
+    with qtbot.waitSignal(panel.full_shown, timeout=15000):
+        with qtbot.waitSignal(panel.preview_shown, timeout=5000):
             panel.form.rows["rotation"].editor.setValue((30.0, 30.0))
         assert panel.preview_result.params["angle"] == pytest.approx(30.0)
         assert max(panel.preview_result.image.shape) == 512  # the live preview works on 512 px
@@ -51,8 +53,9 @@ def test_rotation_knob_turns_the_augmented_image_and_its_boxes(qtbot, window, de
     display = viewer_image_from_cache(window.cache, rec.image_id)
     boxes = window.store.boxes(rec.image_id)
     xyxy = np.array([b.xyxy for b in boxes]) * display.scale
-    expected = Augmenter(panel.config())(display.pixels, xyxy, seed=panel.seed,
-                                         value_range=value_range(display.pixels))
+    # the value range `spinegui augment` uses for these 12-bit files: (0, 2**BitsStored - 1)
+    assert panel.value_range == (0.0, 4095.0)
+    expected = Augmenter(panel.config())(display.pixels, xyxy, seed=panel.seed, value_range=panel.value_range)
     np.testing.assert_array_equal(panel.full_result.image, expected.image)
     kept = [b.uid for b, k in zip(boxes, expected.kept) if k]
     assert kept, "the rotation dropped every box"

@@ -1,12 +1,16 @@
 """The Augmentation panel: widgets generated from the knobs, presets, config files, the command line,
-seed and re-roll, the grid of draws, and the full-resolution result in the background."""
+seed and re-roll, the grid of draws, the full-resolution result in the background, and the worker
+process that computes them all (the app never imports torch)."""
 
 from __future__ import annotations
 
 import html
+import os
 import shlex
+import signal
 import subprocess
 import sys
+import textwrap
 from dataclasses import replace
 
 import numpy as np
@@ -21,12 +25,14 @@ from spinegui.augment.presets import BUILTIN_PRESETS, load_preset
 from spinegui.core.annotation_model import original_annotations
 from spinegui.core.dicom_io import read_image
 from spinegui.core.vindr import load_index
-from spinegui.ui.augment_panel import AugmentPanel
+from spinegui.ui.augment_engine import Reply
+from spinegui.ui.augment_panel import PREPARING, AugmentPanel
 from spinegui.ui.knob_widgets import KnobRow
 from spinegui.ui.viewer import ViewerImage
 
 EDITORS = {"float": QLabeledDoubleSlider, "range": QLabeledDoubleRangeSlider, "choice": QComboBox}
-ENGINE_TIMEOUT = 60000  # ms: the first panel shown in a worker imports torch
+ENGINE_TIMEOUT = 60000  # ms: the worker process imports torch (~5 s on a loaded 2-core machine)
+RUN_TIMEOUT = 15000     # ms: a few worker runs
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +57,13 @@ def shown(qtbot, panel, demo_image):
     panel.resize(1400, 850)
     panel.set_source(*demo_image)
     panel.show()
+    # while the worker starts: the original in the augmented view, with a note
+    qtbot.waitUntil(lambda: PREPARING in panel.augmented_caption.text(), timeout=RUN_TIMEOUT)
+    assert not panel.engine_ready
+    assert panel.augmented.image is not None and not panel.augmented.image.synthetic
     qtbot.waitUntil(lambda: panel.engine_ready, timeout=ENGINE_TIMEOUT)
-    qtbot.waitUntil(lambda: grid_seeds(panel) == expected_seeds(panel), timeout=5000)
+    qtbot.waitUntil(lambda: grid_seeds(panel) == expected_seeds(panel) and not panel.grid_busy, timeout=RUN_TIMEOUT)
+    assert PREPARING not in panel.augmented_caption.text() and panel.augmented.image.synthetic
     return panel
 
 
@@ -246,14 +257,14 @@ def test_copy_as_command_parses_back_to_the_same_config(qtbot, panel, demo_image
 def test_reroll_changes_the_seed_and_the_grid(qtbot, shown):
     panel = shown
     set_through_widget(panel.form.rows["rotation"], (-40.0, 40.0))
-    qtbot.waitUntil(lambda: not panel._grid_todo, timeout=5000)
+    qtbot.waitUntil(lambda: not panel.grid_busy, timeout=RUN_TIMEOUT)
     seed = panel.seed
     before = [c.pixels.copy() for c in panel.grid.cells]
     assert [c.label.toPlainText() for c in panel.grid.cells][:2] == [f"seed {seed}", f"seed {seed + 1}"]
     assert any(not np.array_equal(before[0], b) for b in before[1:])  # different draws per cell
     panel.reroll_button.click()
     assert panel.seed != seed
-    qtbot.waitUntil(lambda: grid_seeds(panel) == expected_seeds(panel) and not panel._grid_todo, timeout=5000)
+    qtbot.waitUntil(lambda: grid_seeds(panel) == expected_seeds(panel) and not panel.grid_busy, timeout=RUN_TIMEOUT)
     after = [c.pixels for c in panel.grid.cells]
     assert sum(not np.array_equal(a, b) for a, b in zip(before, after)) >= 8
     # a knob keeps the seed
@@ -275,36 +286,170 @@ def test_seed_lock(qtbot, shown):
     assert panel.reroll_button.isEnabled() and not panel.seed_box.isReadOnly()
     click_cell(qtbot, panel, 5)  # the sixth draw becomes the big view
     assert panel.seed == seed + 5
-    qtbot.waitUntil(lambda: grid_seeds(panel)[0] == seed + 5, timeout=5000)
+    qtbot.waitUntil(lambda: grid_seeds(panel)[0] == seed + 5, timeout=RUN_TIMEOUT)
 
 
 def test_preview_then_full_resolution_and_stale_results_are_dropped(qtbot, shown):
     panel = shown
     image = panel._source.image
-    with qtbot.waitSignal(panel.full_shown, timeout=10000) as full:
-        set_through_widget(panel.form.rows["rotation"], (25.0, 25.0))
-        assert max(panel.preview_result.image.shape) <= 512 if panel.preview_result is not None else True
+    with qtbot.waitSignal(panel.full_shown, timeout=RUN_TIMEOUT) as full:
+        with qtbot.waitSignal(panel.preview_shown, timeout=RUN_TIMEOUT) as preview:
+            set_through_widget(panel.form.rows["rotation"], (25.0, 25.0))
+        assert preview.args == [panel.generation] and max(panel.preview_result.image.shape) == 512
+        assert panel.shown_result is panel.preview_result
     assert full.args == [panel.generation]
     assert panel.shown_result is panel.full_result and panel.full_result.image.shape == image.pixels.shape
     assert panel.full_result.params.get("angle") == pytest.approx(25.0)
-    assert max(panel.preview_result.image.shape) == 512 and panel.preview_result.params == panel.full_result.params
+    assert panel.preview_result.params == panel.full_result.params
     assert panel.augmented.image.synthetic and "AUGMENTED" in panel.augmented.badge.text()
-    # a late result of an older generation never replaces the current one
+    # the very Augmenter call `spinegui augment` makes, for this seed (no DICOM file given: the range
+    # of the bits the image uses, here its 12 stored bits)
+    from spinegui.augment.pipeline import Augmenter
+
+    bits = int(image.pixels.max()).bit_length()
+    assert panel.value_range == (0.0, float(2**bits - 1)) and bits == 12
+    boxes = np.array([b.xyxy for b in panel._source.boxes])
+    expected = Augmenter(panel.config())(image.pixels, boxes, seed=panel.seed, value_range=(0, 2**bits - 1))
+    np.testing.assert_array_equal(panel.full_result.image, expected.image)
+    np.testing.assert_array_equal(panel.full_result.boxes, expected.boxes)
+    # late results of an older generation never replace the current one
     shown_before = panel.shown_result
-    panel._full_done.emit(panel.generation - 1, panel.preview_result)
-    qtbot.wait(20)
-    assert panel.shown_result is shown_before
+    for kind in ("full", "preview"):
+        stale = Reply(replace(full_request(panel), kind=kind, generation=panel.generation - 1),
+                      [panel.preview_result], scale=512 / max(image.pixels.shape))
+        panel._on_reply(stale)
+        assert panel.shown_result is shown_before
+
+
+def full_request(panel):
+    return panel._request("full", (), panel.seed, panel.config())
 
 
 def test_views_are_linked(qtbot, shown):
     panel = shown
     panel.original.zoom_to(100, 200, 300, 400)
     qtbot.wait(10)
-    a, b = panel.original._vb.viewRange(), panel.augmented._vb.viewRange()
+    a, b = panel.original.view_box.viewRange(), panel.augmented.view_box.viewRange()
     np.testing.assert_allclose(a, b, atol=1.0)
     window = replace(panel.original.window, center=panel.original.window.center + 100)
     panel.original.set_window(window)  # a right-drag on one view windows both
     assert panel.augmented.window == window
+
+
+def test_intensities_match_the_export_when_the_dicom_file_is_known(qtbot, panel, demo_image, demo_root):
+    """With the image's DICOM file, the worker works in (0, 2**BitsStored - 1) as `spinegui augment`
+    does, so brightness, contrast and noise look as they will in the exported files."""
+    image, boxes, root = demo_image
+    rec = load_index(demo_root).images[image.image_id]
+    img = read_image(rec.path)
+    bits = min(16, max(img.bits_stored or 16, int(img.pixels.max()).bit_length(), 1))  # the export's rule
+    panel.resize(1400, 850)
+    panel.set_source(image, boxes, root, dicom_path=rec.path)
+    panel.show()
+    qtbot.waitUntil(lambda: panel.engine_ready, timeout=ENGINE_TIMEOUT)
+    for name, value in (("brightness", 0.1), ("contrast", 0.2), ("noise", 0.02), ("rotation", (-20.0, 20.0))):
+        set_through_widget(panel.form.rows[name], value)
+    qtbot.waitUntil(lambda: panel.full_result is not None and panel._full_gen == panel.generation,
+                    timeout=RUN_TIMEOUT)
+    assert panel.value_range == (0.0, float(2**bits - 1)) and bits == 12
+    from spinegui.augment.pipeline import Augmenter
+
+    xyxy = np.array([b.xyxy for b in boxes])
+    expected = Augmenter(panel.config())(img.pixels, xyxy, seed=panel.seed, value_range=(0, 2**bits - 1))
+    np.testing.assert_array_equal(panel.full_result.image, expected.image)
+    np.testing.assert_array_equal(panel.full_result.boxes, expected.boxes)
+    np.testing.assert_array_equal(panel.full_result.kept, expected.kept)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX kill")
+def test_a_killed_worker_is_restarted_once_with_a_message(qtbot, shown):
+    panel = shown
+    engine = panel.engine
+    first = engine.pid
+    os.kill(first, signal.SIGKILL)
+    qtbot.waitUntil(lambda: "restarting" in panel.status.text(), timeout=RUN_TIMEOUT)
+    assert "\n" not in panel.status.text()
+    qtbot.waitUntil(lambda: engine.is_ready and engine.pid not in (None, first), timeout=ENGINE_TIMEOUT)
+    with qtbot.waitSignal(panel.full_shown, timeout=RUN_TIMEOUT):
+        set_through_widget(panel.form.rows["rotation"], (15.0, 15.0))
+    assert panel.full_result.params["angle"] == pytest.approx(15.0)
+    # it answered since its restart, so a new death restarts it again; dead again before answering
+    # anything: given up, in one line, until the tab is shown again
+    second = engine.pid
+    os.kill(second, signal.SIGKILL)
+    qtbot.waitUntil(lambda: engine.state == "starting" and engine.pid not in (None, second), timeout=RUN_TIMEOUT)
+    os.kill(engine.pid, signal.SIGKILL)
+    qtbot.waitUntil(lambda: engine.state == "failed", timeout=RUN_TIMEOUT)
+    assert "stopped again" in panel.status.text() and "\n" not in panel.status.text()
+    panel.hide()
+    panel.show()  # shown again: a fresh worker
+    qtbot.waitUntil(lambda: engine.is_ready, timeout=ENGINE_TIMEOUT)
+
+
+def test_the_worker_goes_with_the_panel(qtbot, demo_image):
+    panel = AugmentPanel()
+    panel.set_source(*demo_image)
+    panel.show()
+    qtbot.waitUntil(lambda: panel.engine_ready, timeout=ENGINE_TIMEOUT)
+    pid = panel.engine.pid
+    assert _alive(pid)
+    panel.deleteLater()
+    qtbot.waitUntil(lambda: not _alive(pid), timeout=10000)
+
+
+def _alive(pid: int) -> bool:
+    if not os.path.isdir("/proc"):
+        try:
+            os.kill(pid, 0)
+            return True
+        except OSError:
+            return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+def test_the_app_never_imports_torch(demo_root, tmp_path):
+    """The panel shows an augmented preview and full resolution, computed by its worker process; the
+    app process (a fresh one: this test session may have torch loaded) never imports torch."""
+    code = textwrap.dedent(f"""
+        import os, sys, time
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        from PySide6.QtCore import QEventLoop
+        from PySide6.QtWidgets import QApplication
+        from spinegui.core.annotation_model import original_annotations
+        from spinegui.core.dicom_io import read_image
+        from spinegui.core.vindr import load_index
+        from spinegui.ui.augment_panel import AugmentPanel
+        from spinegui.ui.viewer import ViewerImage
+
+        def main():
+            app = QApplication([])
+            rec = max(load_index({str(demo_root)!r}).images.values(), key=lambda r: len(r.boxes))
+            img = read_image(rec.path)
+            panel = AugmentPanel()
+            panel.set_source(ViewerImage(rec.image_id, img.pixels, img.window, img.invert),
+                             original_annotations(rec).boxes, {str(demo_root)!r}, dicom_path=rec.path)
+            panel.show()
+            panel.form.rows["rotation"].editor.setValue((20.0, 20.0))
+            end = time.monotonic() + 120
+            while panel.full_result is None and time.monotonic() < end:
+                app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+                time.sleep(0.01)
+            assert panel.preview_result is not None and panel.full_result is not None, panel.status.text()
+            assert panel.full_result.params["angle"] == 20.0
+            print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision")))
+
+        if __name__ == "__main__":
+            main()
+        """)
+    script = tmp_path / "no_torch_app.py"
+    script.write_text(code)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_the_panel_module_does_not_load_torch():
