@@ -9,6 +9,7 @@ from spinegui.train import classifier as C
 from spinegui.train.classifier_train import ClassifierTrainer, FoldData
 from spinegui.train.compute import Ledger, flops_per_image
 from spinegui.train.metrics import bootstrap, scores
+from job_ctx import Ctx
 
 sk = pytest.importorskip("sklearn.metrics")
 
@@ -120,21 +121,6 @@ def test_local_imagenet_weights_sum_the_first_filters_and_keep_the_new_head(tmp_
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match="unreadable weights file"):
         C.build("resnet18", 3, 64, weights=tmp_path / "junk.pth")
-
-
-class Ctx:
-    def __init__(self, stop_after=None):
-        self.events, self.stop_after, self.checks = [], stop_after, 0
-
-    def emit(self, kind, **fields):
-        self.events.append({"kind": kind, **fields})
-
-    def log(self, message, **fields):
-        self.emit("log", message=message, **fields)
-
-    def should_stop(self):
-        self.checks += 1
-        return self.stop_after is not None and self.checks > self.stop_after
 
 
 SETTINGS = {"optimizer": "adamw", "lr": 0.0, "weight_decay": 1e-4, "epochs": 2, "batch": 4, "patience": 0,

@@ -15,25 +15,7 @@ from spinegui.core.errors import InputError
 from spinegui.train.gan_settings import gan_settings
 from spinegui.train.gan_train import Diverged, GanTrainer
 
-
-class Ctx:
-    """What a job target sees, in-process: events in a list, stop after a number of checks."""
-
-    def __init__(self, run_dir, stop_after=None):
-        self.run_dir, self.events, self.stop_after, self.checks = run_dir, [], stop_after, 0
-
-    def emit(self, kind, **fields):
-        self.events.append({"kind": kind, **fields})
-
-    def log(self, message, **fields):
-        self.emit("log", message=message, **fields)
-
-    def should_stop(self):
-        self.checks += 1
-        return self.stop_after is not None and self.checks > self.stop_after
-
-    def epochs(self):
-        return [e for e in self.events if e["kind"] == "epoch"]
+from job_ctx import Ctx
 
 
 def tiny(arch="wgan-gp", **over):
