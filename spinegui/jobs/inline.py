@@ -11,7 +11,7 @@ from typing import Any
 from spinegui.jobs import runfolder as rf
 from spinegui.jobs.child import child_main
 from spinegui.jobs.registry import job_target, resolve_target
-from spinegui.jobs.runner import prepare_new, prepare_resume
+from spinegui.jobs.runner import prepare
 
 
 class FollowerContext:
@@ -40,10 +40,7 @@ def run_inline(kind: str, config: dict[str, Any] | None, run_dir: str | Path, re
     run_dir = Path(run_dir)
     target = job_target(kind)
     if int(os.environ.get("RANK", "0")) == 0:
-        if resume:
-            prepare_resume(run_dir, kind)
-        else:
-            prepare_new(kind, config, run_dir)
+        prepare(kind, config, run_dir, resume=resume)
         child_main(str(run_dir), target, resume, in_process=True)
         state = rf.read_status(run_dir).get("state")
         return {"done": 0, "cancelled": 130}.get(state, 1)

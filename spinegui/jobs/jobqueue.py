@@ -17,7 +17,7 @@ from typing import Any
 
 from spinegui.core.errors import InputError
 from spinegui.jobs import runfolder as rf
-from spinegui.jobs.runner import DEFAULT_GRACE_S, JobHandle, launch, prepare_new, prepare_resume
+from spinegui.jobs.runner import DEFAULT_GRACE_S, JobHandle, launch, prepare
 
 
 def device_class(config: dict[str, Any]) -> str:
@@ -46,12 +46,7 @@ class JobQueue:
     def submit(self, kind: str | None, config: dict[str, Any] | None, run_dir: str | Path, *,
                resume: bool = False) -> Path:
         """Queue a job (status "queued" is on disk when this returns); it starts when a slot is free."""
-        if resume:
-            kind, run_dir = prepare_resume(run_dir, kind)
-        else:
-            if kind is None:
-                raise InputError(None, "a new job needs a kind")
-            run_dir = prepare_new(kind, config, run_dir)
+        kind, run_dir = prepare(kind, config, run_dir, resume=resume)
         run_dir = Path(run_dir).resolve()
         slot = device_class(rf.read_config(run_dir))
         with self._lock:

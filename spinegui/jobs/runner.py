@@ -283,13 +283,18 @@ def start_job(kind: str | None, config: dict[str, Any] | None, run_dir: str | Pa
     New run: `run_dir` must be new or empty; config.toml is written from `kind` + `config`.
     resume=True: `run_dir` is an existing cancelled/failed run; its config.toml is read again (the
     `config` argument is ignored, `kind` may be None) and events.jsonl goes on."""
-    if resume:
-        kind, run_dir = prepare_resume(run_dir, kind)
-    else:
-        if kind is None:
-            raise InputError(None, "a new job needs a kind")
-        run_dir = prepare_new(kind, config, run_dir)
+    kind, run_dir = prepare(kind, config, run_dir, resume=resume)
     return launch(kind, run_dir, resume=resume, on_exit=on_exit)
+
+
+def prepare(kind: str | None, config: dict[str, Any] | None, run_dir: str | Path, *,
+            resume: bool) -> tuple[str, Path]:
+    """A new run folder (status queued), or an existing run made ready to go on: (kind, run_dir)."""
+    if resume:
+        return prepare_resume(run_dir, kind)
+    if kind is None:
+        raise InputError(None, "a new job needs a kind")
+    return kind, prepare_new(kind, config, run_dir)
 
 
 def launch(kind: str, run_dir: Path, *, resume: bool,
