@@ -82,9 +82,13 @@ def save_full(ckpt_dir: Path, model: str, tensors: dict[str, torch.Tensor], meta
     return path
 
 
+def snapshot_path(ckpt_dir: Path, model: str, epoch: int) -> Path:
+    return Path(ckpt_dir) / f"{model}_g_epoch{epoch:05d}.safetensors"
+
+
 def save_snapshot(ckpt_dir: Path, model: str, epoch: int, generator: dict[str, torch.Tensor], meta: dict,
                   keep_last: int) -> Path:
-    path = ckpt_dir / f"{model}_g_epoch{epoch:05d}.safetensors"
+    path = snapshot_path(ckpt_dir, model, epoch)
     _atomic_save(generator, {"format": FORMAT, "kind": "generator", "epoch": epoch, **meta}, path)
     for old in snapshots(ckpt_dir, model)[:-keep_last]:
         old.unlink(missing_ok=True)

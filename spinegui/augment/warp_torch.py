@@ -31,7 +31,7 @@ def sampling_grid(inverse: np.ndarray, in_hw, out_hw, device, elastic: np.ndarra
     ys = (torch.arange(oh, device=device, dtype=torch.float32) * 2 + 1) / oh - 1
     gx, gy = xs.view(1, 1, ow).expand(n, oh, ow), ys.view(1, oh, 1).expand(n, oh, ow)
     if elastic is not None:
-        field = torch.from_numpy(elastic).to(device)
+        field = torch.from_numpy(elastic).to(device, non_blocking=True)
         field = F.interpolate(field, size=(oh, ow), mode="bilinear", align_corners=False)
         gx = gx + field[:, 0] * (2 / ow)
         gy = gy + field[:, 1] * (2 / oh)
@@ -49,7 +49,7 @@ def warp_batch(x: torch.Tensor, inverse: np.ndarray, out_hw, fill: float, elasti
 
 
 def _column(values: np.ndarray, x: torch.Tensor) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(values, np.float32)).to(x.device).view(-1, 1, 1, 1)
+    return torch.from_numpy(np.asarray(values, np.float32)).to(x.device, non_blocking=True).view(-1, 1, 1, 1)
 
 
 def adjust_intensity_batch(x: torch.Tensor, p: Params, value_range, generator_seed: int) -> torch.Tensor:

@@ -5,18 +5,23 @@ Batches are gathered from memory-mapped uint16 stores, sent to the device and au
 items marked on-the-fly get a geometric draw per epoch (the `augment` callable), and `flip` adds
 random horizontal flips. bf16 autocast and channels_last on CUDA. The data order of an epoch is a
 function of (seed, epoch), so a run resumed mid-epoch sees the batches it would have seen.
+On CUDA no step waits for the host: losses and hit counts stay on the device and are read a few
+times a second (a non-finite loss is found there and named by its step).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+FLUSH_STEPS, FLUSH_SECONDS = 32, 0.25
 
 from spinegui.augment.gan_checkpoint import load_optimizer, optimizer_tensors
 from spinegui.train import classifier as C
@@ -60,9 +65,10 @@ class ClassifierTrainer:
         self.lr = lr
         if settings["optimizer"] == "sgd":
             self.opt = torch.optim.SGD(self.model.parameters(), lr=lr, momentum=0.9, nesterov=True,
-                                       weight_decay=settings["weight_decay"])
+                                       weight_decay=settings["weight_decay"], fused=self.cuda or None)
         else:
-            self.opt = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=settings["weight_decay"])
+            self.opt = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=settings["weight_decay"],
+                                         fused=self.cuda or None)
         self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.cuda
                          else torch.autocast("cpu", enabled=False))
         self.last = Path(ckpt_dir) / f"{key}_last.safetensors"
@@ -106,18 +112,26 @@ class ClassifierTrainer:
         x = C.normalise(x01)
         return x.contiguous(memory_format=torch.channels_last) if self.cuda else x
 
-    def _train_batch(self, data: FoldData, idx: np.ndarray, epoch: int, step: int, weight: torch.Tensor):
+    def _host_batch(self, data: FoldData, idx: np.ndarray) -> torch.Tensor:
+        """The batch's uint16 pixels on the host (pinned on CUDA, so the copy overlaps compute)."""
+        x = torch.from_numpy(data.images(idx))
+        return x.pin_memory() if self.cuda else x
+
+    def _train_batch(self, data: FoldData, idx: np.ndarray, epoch: int, step: int, weight: torch.Tensor,
+                     host: torch.Tensor | None = None):
         seed = self.s["seed"] * 1_000_003 + epoch * 10_007 + step
-        x = self._to_device(data.images(idx))
-        flagged = data.on_the_fly[idx]
-        if self.augment is not None and flagged.any():
-            m = torch.from_numpy(flagged).to(self.device)
-            x[m] = self.augment(x[m], seed)
+        host = self._host_batch(data, idx) if host is None else host
+        x = (host.to(self.device, non_blocking=True).to(torch.float32) / 65535.0).unsqueeze(1)
+        flagged = np.flatnonzero(data.on_the_fly[idx])
+        if self.augment is not None and len(flagged):
+            sel = torch.from_numpy(flagged).to(self.device, non_blocking=True)   # indices, not a mask: no sync
+            x[sel] = self.augment(x[sel], seed)
         if self.s["flip"]:
             g = torch.Generator().manual_seed(seed)
-            flip = (torch.rand(len(idx), generator=g) < 0.5).to(self.device).view(-1, 1, 1, 1)
+            flip = (torch.rand(len(idx), generator=g) < 0.5).to(self.device, non_blocking=True).view(-1, 1, 1, 1)
             x = torch.where(flip, x.flip(-1), x)
-        y = torch.from_numpy(data.labels[idx]).to(self.device)
+        # non_blocking: a blocking host-to-device copy waits for the whole stream (a sync per step)
+        y = torch.from_numpy(data.labels[idx]).to(self.device, non_blocking=True)
         with self.autocast:
             main, aux = C.logits(self.model(self._prepare(x)))
             loss = F.cross_entropy(main.float(), y, weight=weight)
@@ -126,7 +140,7 @@ class ClassifierTrainer:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        return float(loss.detach()), int((main.argmax(1) == y).sum())
+        return loss.detach().float(), (main.argmax(1) == y).sum()
 
     @torch.no_grad()
     def predict(self, data: FoldData, batch: int = 64) -> np.ndarray:
@@ -155,29 +169,59 @@ class ClassifierTrainer:
             epoch = st["epoch"]
             order = np.random.default_rng(s["seed"] * 100_003 + epoch).permutation(n)
             order = np.concatenate([order, order[:batch]])      # wrap round: every batch is full
-            sums = st["sums"]
+            pending: list = []
+            self._since = time.perf_counter()
+            # on CUDA a thread reads the next batch from the store while this one trains
+            prefetch = (ThreadPoolExecutor(1) if self.cuda else None)
+            batch_of = lambda k: order[k * batch:(k + 1) * batch]  # noqa: E731
+            ahead = prefetch.submit(self._host_batch, train, batch_of(st["step_in_epoch"])) if prefetch else None
             while st["step_in_epoch"] < steps:
                 if self.ctx.should_stop():
+                    if prefetch:
+                        prefetch.shutdown()
+                    self._flush(pending, batch, epoch)
                     self.save_last()
                     return False
-                t0, step = time.perf_counter(), st["step_in_epoch"]
+                step = st["step_in_epoch"]
                 for group in self.opt.param_groups:
                     group["lr"] = self.lr * 0.5 * (1 + math.cos(math.pi * st["steps_done"] / max(total, 1)))
-                loss, correct = self._train_batch(train, order[step * batch:(step + 1) * batch], epoch, step, weight)
-                if not math.isfinite(loss):
-                    raise FloatingPointError(f"{self.key}: the loss diverged at epoch {epoch + 1}, step {step + 1}")
-                sums["loss"] += loss * batch
-                sums["correct"] += correct
-                sums["seen"] += batch
-                sums["seconds"] += time.perf_counter() - t0
+                host = ahead.result() if ahead else None
+                if prefetch and step + 1 < steps:
+                    ahead = prefetch.submit(self._host_batch, train, batch_of(step + 1))
+                loss, correct = self._train_batch(train, batch_of(step), epoch, step, weight, host)
+                pending.append((step, loss, correct))
                 st["step_in_epoch"] += 1
                 st["steps_done"] += 1
-                if progress:
-                    progress(epoch, st["step_in_epoch"], steps, sums["seen"] / max(sums["seconds"], 1e-9))
+                if (not self.cuda or len(pending) >= FLUSH_STEPS
+                        or time.perf_counter() - self._since > FLUSH_SECONDS):
+                    self._flush(pending, batch, epoch)
+                    if progress:
+                        sums = st["sums"]
+                        progress(epoch, st["step_in_epoch"], steps, sums["seen"] / max(sums["seconds"], 1e-9))
+            if prefetch:
+                prefetch.shutdown()
+            self._flush(pending, batch, epoch)
             self._end_epoch(val)
         st["done"] = True
         self.save_last()
         return True
+
+    def _flush(self, pending: list, batch: int, epoch: int) -> None:
+        """Read the pending steps' losses and hits (one sync) into the epoch's sums, in step order."""
+        if not pending:
+            return
+        values = torch.stack([torch.stack([loss, correct.float()]) for _, loss, correct in pending]).tolist()
+        sums = self.state["sums"]
+        for (step, _, _), (loss, correct) in zip(pending, values):
+            if not math.isfinite(loss):
+                raise FloatingPointError(f"{self.key}: the loss diverged at epoch {epoch + 1}, step {step + 1}")
+            sums["loss"] += loss * batch
+            sums["correct"] += int(correct)
+            sums["seen"] += batch
+        now = time.perf_counter()   # after the sync: the steps' real time
+        sums["seconds"] += now - self._since
+        self._since = now
+        pending.clear()
 
     def _end_epoch(self, val: FoldData) -> None:
         st = self.state

@@ -42,6 +42,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("beta2", None, 0, 0.9999, help="Adam beta2 (wgan-gp 0.9, dcgan 0.999)"),
     Setting("sample_every", 0, 0, 100000, help="epochs between sample grids (0: about 20 grids a run)"),
     Setting("keep_last", 10, 1, 1000, help="generator snapshots kept from the last epochs (harvesting)"),
+    Setting("cuda_graphs", False, help="on a GPU, replay each training step as one CUDA graph (bare step "
+                                        "1.5x faster at 64 px on an H200; experimental: not yet checked "
+                                        "in full training runs)"),
     Setting("device", "auto", choices=("auto", "cpu", "cuda"), help="auto: the GPU when there is one"),
     Setting("seed", 0, 0, 2**31 - 1, help="one seed for weights, noise and data order"),
 )

@@ -4,6 +4,13 @@ Every random draw comes from generators whose state is in the checkpoint, and th
 epoch is a function of (seed, epoch): a run cancelled mid-epoch and resumed gives the same losses
 as one never interrupted (on the CPU; GPUs add their own non-determinism).
 One "image" in img/s is one real image through a critic step.
+
+On CUDA (single process) each critic and generator step is captured once as a CUDA graph and
+replayed (step_graph.py); losses stay on the device and are read in batches, a few times a second,
+so that no step waits for the host. An epoch of a small class takes milliseconds there, less than
+writing a checkpoint, so each epoch's generator is kept in a ring on the device (the last
+``keep_last``, for harvesting) and the checkpoint files are written by a background thread every
+CHECKPOINT_SECONDS, at the end and on cancel. On the CPU and under DDP every epoch is written.
 """
 
 from __future__ import annotations
@@ -19,9 +26,14 @@ import torch.nn.functional as F
 from spinegui.augment.gan_models import NOISE_DIM, build
 from spinegui.train import distributed as D
 from spinegui.augment import gan_checkpoint as ck
+from spinegui.train.ckpt_writer import CheckpointWriter, host_copy
 from spinegui.train.diffaugment import diff_augment
+from spinegui.train.step_graph import StepGraph, graphs_supported
 
 GRID = 8     # the sample grid is GRID x GRID images from fixed noise
+LOG_ROWS = 256      # steps whose losses wait on the device before one read
+FLUSH_SECONDS = 0.25
+CHECKPOINT_SECONDS = 2.0
 
 
 class Diverged(RuntimeError):
@@ -47,18 +59,23 @@ class GanTrainer:
         torch.manual_seed(seed)
         g, d = build(settings["arch"], settings["size"], settings["width"], self.n_classes)
         cuda = device.type == "cuda"
+        self.graphed = settings["cuda_graphs"] and graphs_supported(device) and not self.dist.active
         # No channels_last: with one input channel it gains nothing, and fused Adam needs the
         # optimiser state in the parameters' own layout after a resume.
         self.G = D.wrap(g.to(device), self.dist, device)
         self.D = D.wrap(d.to(device), self.dist, device)
         if settings["arch"] == "wgan":
-            self.opt_g = torch.optim.RMSprop(self.G.parameters(), lr=settings["lr_g"])
-            self.opt_d = torch.optim.RMSprop(self.D.parameters(), lr=settings["lr_d"])
+            kw = {"capturable": True} if self.graphed else {}
+            self.opt_g = torch.optim.RMSprop(self.G.parameters(), lr=settings["lr_g"], **kw)
+            self.opt_d = torch.optim.RMSprop(self.D.parameters(), lr=settings["lr_d"], **kw)
         else:
             betas = (settings["beta1"], settings["beta2"])
-            self.opt_g = torch.optim.Adam(self.G.parameters(), lr=settings["lr_g"], betas=betas, fused=cuda or None)
-            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=settings["lr_d"], betas=betas, fused=cuda or None)
-        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else torch.autocast("cpu", enabled=False)
+            kw = {"fused": cuda or None, "capturable": self.graphed}
+            self.opt_g = torch.optim.Adam(self.G.parameters(), lr=settings["lr_g"], betas=betas, **kw)
+            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=settings["lr_d"], betas=betas, **kw)
+        # no autocast weight cache: cached casts would outlive a graph capture (CUDA graphs guide)
+        self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False) if cuda
+                         else torch.autocast("cpu", enabled=False))
         # Draws come from generators on the training device (no host-device copy, no sync per step).
         self.noise = torch.Generator(device=device).manual_seed(seed * 7 + 1 + 7919 * self.dist.rank)
         self.aug_gen = torch.Generator(device=device).manual_seed(seed * 7 + 2 + 7919 * self.dist.rank)
@@ -68,6 +85,26 @@ class GanTrainer:
         self.epoch, self.step_in_epoch, self.critic_steps, self.g_steps = 0, 0, 0, 0
         self.sums = {"critic": 0.0, "generator": 0.0, "wasserstein": 0.0, "n_d": 0, "n_g": 0}
         self.ckpt_dir = Path(ctx.run_dir) / "checkpoints"
+        self.writer = CheckpointWriter()
+        critic = lambda idx: self.critic_step(self.x[idx], self.y[idx])  # noqa: E731
+        self.critic_update, self.generator_update = critic, self.generator_step
+        if self.graphed:
+            gens = [self.noise, self.aug_gen]
+            self.critic_update = StepGraph(critic, gens, before_capture=self.writer.drain,
+                                           on_fail=self._graphs_failed)
+            self.generator_update = StepGraph(self.generator_step, gens, before_capture=self.writer.drain,
+                                              on_fail=self._graphs_failed)
+        self._eager_critic = critic
+        self.lazy_checkpoints = cuda and not self.dist.active
+        self.read_every_step = not cuda   # a read costs nothing on the CPU; on a GPU it is a sync
+        self._ring: dict[int, list[torch.Tensor]] = {}   # epoch -> the generator's tensors, on the device
+        self._ended: list[dict] = []     # epochs ended whose losses are not read yet
+        self._last_checkpoint = time.perf_counter()
+        # losses of steps not yet read: (critic loss, Wasserstein estimate, generator loss or NaN)
+        self._log = torch.full((LOG_ROWS, 3), float("nan"), device=device)
+        self._log_meta: list[tuple[int, bool, int]] = []   # (critic step, generator stepped, epoch) per row
+        self._last_flush = time.perf_counter()
+        self._last_g = float("nan")
 
     # --- data and noise --------------------------------------------------------------------------
     @property
@@ -76,12 +113,12 @@ class GanTrainer:
 
     def _order(self, epoch: int) -> torch.Tensor:
         order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.s["seed"] * 100003 + epoch))
-        return torch.cat([order, order[: self.batch]]).to(self.device)   # wrap round: every batch is full
+        # wrap round: every batch is full; non_blocking: no wait for the steps already queued
+        return torch.cat([order, order[: self.batch]]).to(self.device, non_blocking=True)
 
-    def _real(self, order: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _batch_indices(self, order: torch.Tensor, step: int) -> torch.Tensor:
         start = step * self.batch + self.dist.rank * self.local_batch
-        idx = order[start: start + self.local_batch]
-        return self.x[idx], self.y[idx]
+        return order[start: start + self.local_batch]
 
     def _z(self, n: int) -> torch.Tensor:
         return torch.randn(n, NOISE_DIM, generator=self.noise, device=self.device)
@@ -89,8 +126,20 @@ class GanTrainer:
     def _aug(self, x: torch.Tensor) -> torch.Tensor:
         return diff_augment(x, self.aug_gen) if self.s["diffaugment"] else x
 
+    def _graphs_failed(self, why: str, states: list[torch.Tensor]) -> None:
+        """A capture failed: go on eagerly, with fresh generators at the states before the capture
+        (a generator registered with a failed capture cannot be used again)."""
+        self.ctx.log(f"{self.model}: {why}", model=self.model)
+        self.noise = torch.Generator(device=self.device)
+        self.noise.set_state(states[0])
+        self.aug_gen = torch.Generator(device=self.device)
+        self.aug_gen.set_state(states[1])
+        self.graphed = False
+        self.critic_update, self.generator_update = self._eager_critic, self.generator_step
+
     # --- steps -------------------------------------------------------------------------------------
-    def critic_step(self, real: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    def critic_step(self, real: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One critic update; returns (loss, Wasserstein estimate) on the device, without a sync."""
         arch, n = self.s["arch"], len(real)
         with torch.no_grad(), self.autocast:
             fake = self.G(self._z(n), y).float()
@@ -122,11 +171,13 @@ class GanTrainer:
         self.opt_d.step()
         if arch == "wgan":
             with torch.no_grad():
-                for p in self.D.parameters():
-                    p.clamp_(-self.s["clip"], self.s["clip"])
-        return float(loss.detach()), float((d_real.mean() - d_fake.mean()).detach())
+                params = list(self.D.parameters())
+                torch._foreach_clamp_min_(params, -self.s["clip"])
+                torch._foreach_clamp_max_(params, self.s["clip"])
+        return torch.stack([loss.detach(), (d_real.mean() - d_fake.mean()).detach()]).float()
 
-    def generator_step(self, y: torch.Tensor) -> float:
+    def generator_step(self, y: torch.Tensor) -> torch.Tensor:
+        """One generator update; returns its loss as a one-element tensor on the device."""
         with self.autocast:
             out = self.D(self._aug(self.G(self._z(len(y)), y).float()), y).float()
             if self.s["arch"] == "dcgan":
@@ -136,72 +187,138 @@ class GanTrainer:
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward(inputs=list(self.G.parameters()))   # no critic gradients: they are not used
         self.opt_g.step()
-        return float(loss.detach())
+        return loss.detach().float().reshape(1)
 
     # --- the loop ----------------------------------------------------------------------------------
     def train(self) -> bool:
         """Train to the last epoch; False when stopped (a checkpoint was written first)."""
-        epochs, total = self.s["epochs"], self.s["epochs"] * self.steps_per_epoch
-        n_critic = self.s["n_critic"]
-        last_g = float("nan")
+        epochs, n_critic = self.s["epochs"], self.s["n_critic"]
         while self.epoch < epochs:
             order = self._order(self.epoch)
             started, images = time.perf_counter(), 0
             while self.step_in_epoch < self.steps_per_epoch:
                 if D.any_rank(self.ctx.should_stop(), self.dist, self.device):
-                    self.save()
+                    self._checkpoint(started, images)
+                    self.writer.drain()
                     return False
-                real, y = self._real(order, self.step_in_epoch)
-                loss_d, w = self.critic_step(real, y)
+                idx = self._batch_indices(order, self.step_in_epoch)
+                self._log[len(self._log_meta), :2].copy_(self.critic_update(idx))
                 self.critic_steps += 1
                 self.step_in_epoch += 1
                 images += self.batch
                 stepped_g = self.critic_steps % n_critic == 0
                 if stepped_g:
-                    last_g = self.generator_step(y)
+                    self._log[len(self._log_meta), 2:].copy_(self.generator_update(self.y[idx]))
                     self.g_steps += 1
-                    self.sums["generator"] += last_g
-                    self.sums["n_g"] += 1
-                bad = not math.isfinite(loss_d) or (stepped_g and not math.isfinite(last_g))
-                if D.any_rank(bad, self.dist, self.device):   # every rank stops at the same step
-                    raise Diverged(f"diverged at step {self.critic_steps} (critic loss {loss_d}, "
-                                      f"generator loss {last_g}); the last good checkpoint is kept")
-                self.sums["critic"] += loss_d
-                self.sums["wasserstein"] += w
-                self.sums["n_d"] += 1
-                self._report(loss_d, last_g, w, total, images / max(time.perf_counter() - started, 1e-9))
-            self._end_epoch(time.perf_counter() - started, images)
+                self._log_meta.append((self.critic_steps, stepped_g, self.epoch))
+                # under DDP every rank must read at the same step (the check is collective)
+                due = (len(self._log_meta) == LOG_ROWS or self.read_every_step
+                       or (not self.dist.active and time.perf_counter() - self._last_flush > FLUSH_SECONDS))
+                if due:
+                    self._flush(started, images)
+            self._end_epoch(started, images)
+        self.writer.drain()
         return True
 
-    def _report(self, loss_d, loss_g, w, total, rate) -> None:
-        if not self.dist.is_main:
-            return
-        self.ctx.emit("loss", model=self.model, step=self.critic_steps, critic=loss_d,
-                      generator=None if math.isnan(loss_g) else loss_g, wasserstein=w)
-        self.ctx.emit("progress", model=self.model, epoch=self.epoch + 1, epochs=self.s["epochs"],
-                      step=self.epoch * self.steps_per_epoch + self.step_in_epoch, total=total,
-                      img_s=round(rate, 1), **_memory(self.device))
+    def _flush(self, started: float, images: int) -> None:
+        """Read the losses of the steps since the last read (one sync), add them to the epoch's sums,
+        stop at the first non-finite one, and report."""
+        rows = self._log[: len(self._log_meta)].tolist() if self._log_meta else []
+        meta, self._log_meta = self._log_meta, []
+        self._last_flush = time.perf_counter()
+        bad_step = None
+        for (loss_d, w, loss_g), (step, stepped_g, epoch) in zip(rows, meta):
+            while self._ended and self._ended[0]["epoch"] < epoch:   # a row of a later epoch: close the earlier
+                self._close_epoch(self._ended.pop(0))
+            if not math.isfinite(loss_d) or (stepped_g and not math.isfinite(loss_g)):
+                bad_step, bad = step, (loss_d, loss_g)
+                break
+            if stepped_g:
+                self._last_g = loss_g
+                self.sums["generator"] += loss_g
+                self.sums["n_g"] += 1
+            self.sums["critic"] += loss_d
+            self.sums["wasserstein"] += w
+            self.sums["n_d"] += 1
+            if self.dist.is_main:
+                self.ctx.emit("loss", model=self.model, step=step, critic=loss_d,
+                              generator=None if math.isnan(self._last_g) else self._last_g, wasserstein=w)
+        if rows:
+            self._log[:, 2].fill_(float("nan"))   # rows without a generator step read NaN there
+        if D.any_rank(bad_step is not None, self.dist, self.device):   # every rank stops together
+            where = f"step {bad_step} (critic loss {bad[0]}, generator loss {bad[1]})" if bad_step else "another rank"
+            raise Diverged(f"diverged at {where}; the last good checkpoint is kept")
+        while self._ended:
+            self._close_epoch(self._ended.pop(0))
+        if rows and self.dist.is_main:
+            total = self.s["epochs"] * self.steps_per_epoch
+            rate = images / max(time.perf_counter() - started, 1e-9)
+            self.ctx.emit("progress", model=self.model, epoch=self.epoch + 1, epochs=self.s["epochs"],
+                          step=self.epoch * self.steps_per_epoch + self.step_in_epoch, total=total,
+                          img_s=round(rate, 1), **_memory(self.device))
 
-    def _end_epoch(self, seconds: float, images: int) -> None:
+    def _end_epoch(self, started: float, images: int) -> None:
+        seconds = time.perf_counter() - started
+        self.epoch += 1
+        self.step_in_epoch = 0
+        # epoch numbers in self._ended are 0-based like the rows' (the epoch that just ran)
+        self._ended.append({"epoch": self.epoch - 1, "seconds": seconds, "images": images,
+                            "spread": D.weight_spread([self.G, self.D], self.dist)})
+        every = self.s["sample_every"] or max(1, self.s["epochs"] // 20)
+        sample = self.epoch % every == 0 or self.epoch == self.s["epochs"]
+        if self.lazy_checkpoints:
+            self._keep_generator(self.epoch)
+            due = time.perf_counter() - self._last_checkpoint > CHECKPOINT_SECONDS
+            if due or sample or self.epoch == self.s["epochs"]:
+                self._checkpoint(started, images, sample=sample)
+        else:
+            self._checkpoint(started, images, sample=sample)
+
+    def _close_epoch(self, ended: dict) -> None:
+        """The epoch's losses are all read: report its means and start the next epoch's sums."""
         sums = self.sums
         means = {k: sums[k] / max(sums["n_d"], 1) for k in ("critic", "wasserstein")}
         means["generator"] = sums["generator"] / sums["n_g"] if sums["n_g"] else None
-        self.epoch += 1
-        self.step_in_epoch = 0
         self.sums = {"critic": 0.0, "generator": 0.0, "wasserstein": 0.0, "n_d": 0, "n_g": 0}
-        spread = D.weight_spread([self.G, self.D], self.dist)
+        if self.dist.is_main:
+            seconds, images = ended["seconds"], ended["images"]
+            self.ctx.emit("epoch", model=self.model, epoch=ended["epoch"] + 1, seconds=round(seconds, 3),
+                          img_s=round(images / max(seconds, 1e-9), 1), **means,
+                          **({"rank_weight_spread": ended["spread"]} if self.dist.active else {}))
+
+    def _keep_generator(self, epoch: int) -> None:
+        """This epoch's generator into the ring on the device (one copy kernel per tensor, no sync)."""
+        tensors = list(D.unwrap(self.G).state_dict().values())
+        slot = self._ring.pop(min(self._ring), None) if len(self._ring) >= self.s["keep_last"] else None
+        slot = slot or [t.detach().clone() for t in tensors]
+        torch._foreach_copy_(slot, tensors)
+        self._ring[epoch] = slot
+
+    def _checkpoint(self, started: float, images: int, sample: bool = False) -> None:
+        """Read the pending losses (stopping if one is not finite), then hand the full checkpoint and
+        the generator snapshots to the writer; the sample grid when one is due."""
+        self._flush(started, images)
+        self._last_checkpoint = time.perf_counter()
         if not self.dist.is_main:
             return
-        self.ctx.emit("epoch", model=self.model, epoch=self.epoch, seconds=round(seconds, 3),
-                      img_s=round(images / max(seconds, 1e-9), 1), **means,
-                      **({"rank_weight_spread": spread} if self.dist.active else {}))
-        every = self.s["sample_every"] or max(1, self.s["epochs"] // 20)
-        if self.epoch % every == 0 or self.epoch == self.s["epochs"]:
+        if sample:
             self.ctx.emit("sample", model=self.model, epoch=self.epoch, path=self.sample_grid())
         self.save()
-        ck.save_snapshot(self.ckpt_dir, self.model, self.epoch,
-                         {f"G.{k}": v for k, v in D.unwrap(self.G).state_dict().items()},
-                         self._meta(), self.s["keep_last"])
+        names = [f"G.{k}" for k in D.unwrap(self.G).state_dict()]
+        ring = self._ring or ({self.epoch: list(D.unwrap(self.G).state_dict().values())}
+                              if self.step_in_epoch == 0 and self.epoch > 0 else {})
+        copies = {epoch: host_copy(dict(zip(names, tensors))) for epoch, tensors in sorted(ring.items())}
+        if not copies:
+            return
+        ready = list(copies.values())[-1][1]
+        meta, keep = self._meta(), self.s["keep_last"]
+
+        def write():
+            for epoch, (tensors, _) in copies.items():
+                if not ck.snapshot_path(self.ckpt_dir, self.model, epoch).exists():
+                    ck.save_snapshot(self.ckpt_dir, self.model, epoch, tensors, meta | {"epoch": epoch}, keep)
+
+        self.writer.submit(write, ready, key="snapshots")
 
     # --- outputs -----------------------------------------------------------------------------------
     def sample_grid(self) -> str:
@@ -236,9 +353,10 @@ class GanTrainer:
         tensors |= ck.optimizer_tensors("optG", self.opt_g) | ck.optimizer_tensors("optD", self.opt_d)
         tensors |= {"rng.noise": self.noise.get_state(), "rng.aug": self.aug_gen.get_state()}
         meta = self._meta() | {"step_in_epoch": self.step_in_epoch, "critic_steps": self.critic_steps,
-                               "g_steps": self.g_steps, "sums": self.sums,
+                               "g_steps": self.g_steps, "sums": dict(self.sums),
                                "done": self.epoch >= self.s["epochs"]}
-        ck.save_full(self.ckpt_dir, self.model, tensors, meta)
+        tensors, ready = host_copy(tensors)
+        self.writer.submit(lambda: ck.save_full(self.ckpt_dir, self.model, tensors, meta), ready, key="full")
 
     def restore(self) -> bool:
         """Load this model's full checkpoint when there is one; True when loaded."""
