@@ -5,7 +5,11 @@ docs/app_annotating.png  the same window, zoomed on a lesion, a box selected and
 docs/augment_panel.png   the Augment tab: the preprint's "basic" preset, original | augmented, 3x3 draws
 docs/gan_panel.png       the GAN tab: a WGAN-GP trained from the panel on the CPU (job process), loss
                          curves and the newest fixed-noise sample grid
+docs/results_panel.png   the Results tab on an experiment folder (`spinegui experiment --out DIR`; training
+                         one takes long on a CPU, so it is given, not made): the paper protocol's run with
+                         the most synthetic validation images, its validation confusion matrix and a cell
 Run: .venv/bin/python scripts/make_screenshots.py [gan]   (gan: only the GAN picture)
+     .venv/bin/python scripts/make_screenshots.py results EXPERIMENT_DIR   (only the Results picture)
 Set SPINEGUI_SHOTS=DIR to also keep the GAN tab's intermediate pictures (training, samples, quality).
 """
 
@@ -183,7 +187,50 @@ def gan_training(root: Path, ws: Path, home: Path, out: Path) -> None:
     win.close()
 
 
+def results(experiment: Path, out: Path) -> None:
+    import shutil
+    import time
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from spinegui.core import experiment_results as er
+    from spinegui.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / experiment.name  # a copy: listing a run may refresh its status file
+        shutil.copytree(experiment, folder, ignore=shutil.ignore_patterns("checkpoints", "data", "gan"))
+        win = MainWindow(QSettings(str(Path(tmp) / "s.ini"), QSettings.Format.IniFormat), Path(tmp) / "ws")
+        win.resize(1400, 900)
+        win.show()
+        win.show_results_panel()
+        panel = win.results_panel
+        panel.set_runs_root(Path(tmp))
+        panel.open_folder(folder)
+        end = time.monotonic() + 30
+        while panel.exp is None and time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.02)
+        exp = panel.exp
+        key = max(exp.runs, key=lambda k: (exp.runs[k]["protocol"] == "paper",
+                                           exp.runs[k].get("counts", {}).get("val_synthetic", 0)))
+        panel.select_run(key)
+        panel.detail.set_fold("val")
+        n = len(exp.classes)
+        synthetic = [sum(i.origin not in ("", "real") for i in er.cell_items(exp, key, "val", c, c)) for c in range(n)]
+        panel.detail.show_cell(*(2 * [max(range(n), key=synthetic.__getitem__)]))
+        for _ in range(25):
+            app.processEvents()
+            time.sleep(0.02)
+        win.grab().save(str(out))
+        win.close()
+
+
 def main():
+    if sys.argv[1:2] == ["results"]:
+        results(Path(sys.argv[2]), DOCS / "results_panel.png")
+        return
     from spinegui.core.cache import ImageCache
     from spinegui.core.demo.dataset import generate_demo_dataset
     from spinegui.core.vindr import load_index

@@ -7,6 +7,7 @@ holds no computation of its own.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
@@ -34,6 +35,7 @@ from spinegui.ui.browser import StudyBrowser
 from spinegui.ui.gan_panel import GanPanel
 from spinegui.ui.header_panel import HeaderPanel
 from spinegui.ui.image_loader import ImageLoader, viewer_image_from_cache
+from spinegui.ui.results_panel import ResultsPanel
 from spinegui.ui.viewer import ImageViewer
 from spinegui.ui.window_menus import build_menus, set_reader_actions
 
@@ -60,11 +62,15 @@ class MainWindow(QMainWindow):
         self.viewer = ImageViewer(self)
         self.augment_panel = AugmentPanel()  # computes nothing until its tab is first shown
         self.gan_panel = GanPanel()  # jobs run in their own processes; the panel reads their run folders
+        self.results_panel = ResultsPanel()  # reads experiment folders (JSON, CSV): no torch in the app
+        self.results_panel.open_image.connect(self.open_result_image)
+        self._result_caption: tuple[str, str] | None = None  # (image_id, caption) shown over that image
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.viewer, "Viewer")
         self.tabs.addTab(self.augment_panel, "Augment")
         self.tabs.addTab(self.gan_panel, "GAN")
+        self.tabs.addTab(self.results_panel, "Results")
         self.setCentralWidget(self.tabs)
         self._docks_hidden: list[QDockWidget] = []
         self.loader = ImageLoader(self)
@@ -140,6 +146,7 @@ class MainWindow(QMainWindow):
         self.index, self.store = index, store
         self.cache = ImageCache(ws.cache_dir)
         self.gan_panel.set_dataset(index, ws, self.cache)
+        self.results_panel.set_runs_root(ws.runs_dir)
         store.set_sizes({k: tuple(e["shape"]) for k, e in self.cache.entries.items() if e.get("state") == "ok"})
         store.listeners.append(self._store_changed.emit)
         store.save_listeners.append(self._save_state.emit)
@@ -215,6 +222,8 @@ class MainWindow(QMainWindow):
         if not image_id or self.index is None:
             return
         self.current = image_id
+        if self._result_caption and self._result_caption[0] != image_id:
+            self._result_caption = None
         rec = self.index.images[image_id]
         self.annotation_panel.show_image(image_id)
         self.header_panel.show_file(rec.path)
@@ -227,6 +236,8 @@ class MainWindow(QMainWindow):
 
     def _on_image_ready(self, image, full: bool) -> None:
         same = self.viewer_image_id() == image.image_id
+        if self._result_caption and self._result_caption[0] == image.image_id:
+            image = replace(image, title=self._result_caption[1])
         self.viewer.set_image(image, keep_view=same)
         self.viewer.show_boxes(image.image_id)
         self.image_shown.emit(image.image_id, full)
@@ -268,9 +279,25 @@ class MainWindow(QMainWindow):
     def show_gan_panel(self) -> None:
         self.tabs.setCurrentWidget(self.gan_panel)
 
+    def show_results_panel(self) -> None:
+        self.tabs.setCurrentWidget(self.results_panel)
+
+    def open_result_image(self, image_id: str, caption: str) -> None:
+        """An image from the Results tab: shown in the viewer with its prediction as the title overlay."""
+        if self.index is None or self.browser is None or image_id not in self.index.images:
+            self.show_message(f"{image_id} is not in the open dataset (a synthetic image, or another dataset's): "
+                              f"{caption}")
+            return
+        self._result_caption = (image_id, caption)
+        self.tabs.setCurrentWidget(self.viewer)
+        if self.viewer_image_id() == image_id:  # shown already: only the caption changes
+            self.viewer.set_image(replace(self.viewer.image, title=caption), keep_view=True)
+        self.browser.select_image(image_id)
+        self.show_message(f"{image_id}: {caption}")
+
     def _on_tab_changed(self, _index: int) -> None:
-        """The Augment and GAN tabs need the width: the docks step aside while they are shown, and come back."""
-        if self.tabs.currentWidget() in (self.augment_panel, self.gan_panel):
+        """The Augment, GAN and Results tabs need the width: the docks step aside while they are shown."""
+        if self.tabs.currentWidget() in (self.augment_panel, self.gan_panel, self.results_panel):
             for d in (self.browser_dock, self.annotation_dock, self.header_dock):
                 if d.isVisible():
                     d.hide()
@@ -409,5 +436,6 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         self.close_dataset(discard_unsaved=True)  # anything unsaved here, the user chose to discard
         self.loader.shutdown()
+        self.results_panel.shutdown()
         self.gan_panel.shutdown()  # running jobs are cancelled: each writes a checkpoint (Resume later)
         event.accept()

@@ -65,6 +65,7 @@ def build_menus(win) -> dict[str, QAction]:
     view.addSeparator()
     add(view, "augment", "Augmentation", win.show_augment_panel, "Ctrl+G")
     add(view, "gan", "GAN training", win.show_gan_panel, "Ctrl+T")
+    add(view, "results", "Experiment results", win.show_results_panel, "Ctrl+R")
     view.addSeparator()
     for dock in (win.browser_dock, win.annotation_dock, win.header_dock):
         view.addAction(dock.toggleViewAction())
