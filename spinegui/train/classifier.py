@@ -146,8 +146,9 @@ def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict) ->
         raise OSError(exc.errno, f"cannot write checkpoint {path.name}: {exc.strerror or exc}") from None
 
 
-def read_checkpoint(path: Path, model: str, n_classes: int, size: int) -> tuple[dict[str, torch.Tensor], dict]:
-    """A checkpoint of exactly this model; anything else is an InputError naming the file."""
+def checkpoint_meta(path: Path) -> dict:
+    """A classifier checkpoint's metadata (model, n_classes, classes, size, ...): the copy inside the
+    file, else the JSON sidecar. Anything else is an InputError naming the file."""
     path = Path(path)
     try:
         with safe_open(str(path), "pt") as fh:
@@ -158,7 +159,15 @@ def read_checkpoint(path: Path, model: str, n_classes: int, size: int) -> tuple[
     except (SafetensorError, OSError, ValueError) as exc:
         raise InputError(path, f"corrupt checkpoint: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise InputError(path, f"not a spinegui classifier checkpoint (format {meta.get('format')!r})")
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise InputError(path, f"not a spinegui classifier checkpoint (format {found!r})")
+    return meta
+
+
+def read_checkpoint(path: Path, model: str, n_classes: int, size: int) -> tuple[dict[str, torch.Tensor], dict]:
+    """A checkpoint of exactly this model; anything else is an InputError naming the file."""
+    path = Path(path)
+    meta = checkpoint_meta(path)
     have = (meta.get("model"), meta.get("n_classes"), meta.get("size"))
     if have != (model, n_classes, size):
         raise InputError(path, f"checkpoint is a {have[0]} with {have[1]} classes at {have[2]} px; this run "

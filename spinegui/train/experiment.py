@@ -16,6 +16,7 @@ import io
 import json
 from pathlib import Path
 
+from spinegui.core.report import write_report
 from spinegui.core.workspace import atomic_write_bytes
 from spinegui.train.experiment_config import CSV_COLUMNS, DEFAULT_SIZE, csv_row, experiment_config
 
@@ -179,6 +180,10 @@ def run(ctx) -> None:
                 results.append(result)
                 write_results(run_dir, cfg, plans, results, ledger)
     write_results(run_dir, cfg, plans, results, ledger)
+    try:    # report.html only views results.json: failing to draw it must not fail a finished experiment
+        write_report(run_dir)
+    except Exception as exc:
+        ctx.log(f"report.html not written: {exc}")
     ctx.emit("progress", stage="done", step=units, total=units)
 
 

@@ -105,6 +105,7 @@ def test_a_tiny_experiment_writes_results_for_both_protocols(experiment, capsys)
     assert len(rows) == 6 and {"train_accuracy", "val_accuracy", "test_macro_f1", "total_s"} <= set(rows[0])
     paper_basic = next(r for r in rows if (r["protocol"], r["strategy"]) == ("paper", "basic"))
     assert int(paper_basic["val_synthetic"]) > 0
+    assert "safe-gan-resnet18: test" in (experiment / "report.html").read_text()     # the job's last step
     events = [json.loads(line) for line in (experiment / "events.jsonl").read_text().splitlines()]
     assert any(e["kind"] == "metric" and e["split"] == "test" for e in events)
     capsys.readouterr()
