@@ -19,7 +19,8 @@ def add_parsers(sub) -> None:
     t.add_argument("--classes", required=True, help='comma-separated, e.g. "Vertebral collapse,Osteophytes"')
     t.add_argument("--out", required=True, help="run folder to create")
     t.add_argument("--workspace", help="workspace folder (default: the dataset's usual one)")
-    flags = {"crops": "--crops", "conditional": "--conditional", "diffaugment": "--diffaugment"}
+    flags = {"crops": "--crops", "conditional": "--conditional", "diffaugment": "--diffaugment",
+             "cuda_graphs": "--cuda-graphs"}
     for name, flag in flags.items():
         t.add_argument(flag, action="store_true", help=BY_NAME[name].help)
     for name in ("arch", "size", "width", "epochs", "batch", "n_critic", "gp_weight", "clip", "lr_g", "lr_d",

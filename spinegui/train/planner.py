@@ -194,19 +194,22 @@ def format_table(plans: list[Plan]) -> str:
             lines.append("paper protocol (leaky, the preprint's): the whole pool augmented, then images "
                          "split at random")
             head = f"{'class':<{width}}{'pool':>7}{'test':>6}"
-        cols = [f"{p.strategy:>22}" for p in group]
-        lines.append(head + "  |" + "".join(cols))
+        cells_of = {}
+        for k in range(len(first.classes)):
+            for j, p in enumerate(group):
+                c = p.counts[k]
+                extra = " ".join(s for s in (f"+{c.gan} gan" if c.gan else "",
+                                             f"+{c.geometric} geo" if c.geometric else "") if s)
+                cells_of[k, j] = f"{c.total}" + (f" ({extra})" if extra else "")
+        # each strategy column as wide as its widest cell, two spaces apart: numbers never touch
+        widths = [max([len(p.strategy)] + [len(cells_of[k, j]) for k in range(len(first.classes))]) + 2
+                  for j, p in enumerate(group)]
+        lines.append(head + "  |" + "".join(f"{p.strategy:>{w}}" for p, w in zip(group, widths)))
         for k, name in enumerate(first.classes):
             c0 = first.counts[k]
             row = f"{name:<{width}}{c0.real:>7}"
             row += f"{folds['val'][k]:>6}{folds['test'][k]:>6}" if protocol == "safe" else f"{folds['test'][k]:>6}"
-            cells = []
-            for p in group:
-                c = p.counts[k]
-                extra = " ".join(s for s in (f"+{c.gan} gan" if c.gan else "",
-                                             f"+{c.geometric} geo" if c.geometric else "") if s)
-                cells.append(f"{c.total}" + (f" ({extra})" if extra else ""))
-            lines.append(row + "  |" + "".join(f"{cell:>22}" for cell in cells))
+            lines.append(row + "  |" + "".join(f"{cells_of[k, j]:>{w}}" for j, w in enumerate(widths)))
         if protocol == "paper":
             lines.append("after the random split: " + "; ".join(
                 f"{p.strategy}: train {sum(p.fold_counts()['train'])}, val {sum(p.fold_counts()['val'])}"
