@@ -186,6 +186,27 @@ def caption(item: CellItem) -> str:
     return f"predicted {item.pred} ({item.confidence:.2f}), true {item.true}"
 
 
+@dataclass
+class ResultImage:
+    """An image opened from a run's results, with what explaining its prediction needs (Grad-CAM)."""
+    item_id: str
+    run_dir: Path
+    key: str
+    model: str
+    checkpoint: Path | None  # the run's best classifier (results.json "checkpoint"); None where it names none
+    true: str
+    pred: str
+    confidence: float
+
+
+def result_image(exp: Experiment, key: str, item: CellItem) -> ResultImage:
+    run = exp.runs.get(key) or {}
+    rel = run.get("checkpoint")
+    return ResultImage(item.item_id, exp.folder, key, str(run.get("model") or ""),
+                       exp.folder / rel if isinstance(rel, str) and rel else None,
+                       item.true, item.pred, item.confidence)
+
+
 def roc_curve(positive, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """False and true positive rates at each distinct score, as scikit-learn's roc_curve (collinear
     points dropped, a first point at threshold +inf)."""

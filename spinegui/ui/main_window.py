@@ -33,6 +33,7 @@ from spinegui.ui.augment_panel import AugmentPanel
 from spinegui.ui.background import CacheBuilder
 from spinegui.ui.browser import StudyBrowser
 from spinegui.ui.gan_panel import GanPanel
+from spinegui.ui.gradcam_view import GradCamOverlay
 from spinegui.ui.header_panel import HeaderPanel
 from spinegui.ui.image_loader import ImageLoader, viewer_image_from_cache
 from spinegui.ui.results_panel import ResultsPanel
@@ -63,8 +64,13 @@ class MainWindow(QMainWindow):
         self.augment_panel = AugmentPanel()  # computes nothing until its tab is first shown
         self.gan_panel = GanPanel()  # jobs run in their own processes; the panel reads their run folders
         self.results_panel = ResultsPanel()  # reads experiment folders (JSON, CSV): no torch in the app
+        self.results_panel.open_result.connect(self._on_open_result)
         self.results_panel.open_image.connect(self.open_result_image)
         self._result_caption: tuple[str, str] | None = None  # (image_id, caption) shown over that image
+        self._opening_result = None  # the ResultImage of the image the Results tab is about to open
+        # Grad-CAM of an image opened from a run: torch runs in the overlay's worker process only.
+        self.gradcam = GradCamOverlay(self.viewer, self._gradcam_image, self)
+        self.gradcam.message.connect(self.show_message)
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.viewer, "Viewer")
@@ -224,6 +230,8 @@ class MainWindow(QMainWindow):
         self.current = image_id
         if self._result_caption and self._result_caption[0] != image_id:
             self._result_caption = None
+        if self.gradcam.context is not None and self.gradcam.context.item_id != image_id:
+            self.gradcam.set_context(None)
         rec = self.index.images[image_id]
         self.annotation_panel.show_image(image_id)
         self.header_panel.show_file(rec.path)
@@ -284,16 +292,29 @@ class MainWindow(QMainWindow):
 
     def open_result_image(self, image_id: str, caption: str) -> None:
         """An image from the Results tab: shown in the viewer with its prediction as the title overlay."""
+        context, self._opening_result = self._opening_result, None
         if self.index is None or self.browser is None or image_id not in self.index.images:
             self.show_message(f"{image_id} is not in the open dataset (a synthetic image, or another dataset's): "
                               f"{caption}")
             return
         self._result_caption = (image_id, caption)
+        self.gradcam.set_context(context if context is not None and context.item_id == image_id else None)
         self.tabs.setCurrentWidget(self.viewer)
         if self.viewer_image_id() == image_id:  # shown already: only the caption changes
             self.viewer.set_image(replace(self.viewer.image, title=caption), keep_view=True)
         self.browser.select_image(image_id)
         self.show_message(f"{image_id}: {caption}")
+
+    def _on_open_result(self, result) -> None:
+        self._opening_result = result  # open_result_image follows at once (see RunDetail._activate)
+
+    def _gradcam_image(self, image_id: str):
+        """The image Grad-CAM explains: the display-cache array (as the experiment's cache prepared it),
+        or what the viewer shows while the cache has none."""
+        image = viewer_image_from_cache(self.cache, image_id) if self.cache else None
+        if image is None and self.viewer_image_id() == image_id:
+            image = self.viewer.image
+        return image
 
     def _on_tab_changed(self, _index: int) -> None:
         """The Augment, GAN and Results tabs need the width: the docks step aside while they are shown."""
@@ -437,5 +458,6 @@ class MainWindow(QMainWindow):
         self.close_dataset(discard_unsaved=True)  # anything unsaved here, the user chose to discard
         self.loader.shutdown()
         self.results_panel.shutdown()
+        self.gradcam.shutdown()
         self.gan_panel.shutdown()  # running jobs are cancelled: each writes a checkpoint (Resume later)
         event.accept()

@@ -58,6 +58,7 @@ def _page(*widgets) -> QWidget:
 
 class RunDetail(QWidget):
     open_image = Signal(str, str)  # item_id, caption ("predicted X (0.83), true Y — key, fold")
+    open_result = Signal(object)   # er.ResultImage of that image, emitted just before open_image
     message = Signal(str, bool)    # text, is an error
 
     def __init__(self, parent: QWidget | None = None):
@@ -208,6 +209,7 @@ class RunDetail(QWidget):
         self.items.show_items(items)
 
     def _activate(self, item: er.CellItem) -> None:
+        self.open_result.emit(er.result_image(self.exp, self.key, item))
         self.open_image.emit(item.item_id, f"{er.caption(item)} — {self.key}, {er.FOLD_NAMES[self.fold]}")
 
     def _show_compute(self, protocol: str) -> None:

@@ -45,6 +45,7 @@ def _label(text: str = "", rich: bool = False) -> QLabel:
 
 class ResultsPanel(QWidget):
     open_image = Signal(str, str)  # item_id, caption ("predicted X (0.83), true Y — key, fold")
+    open_result = Signal(object)   # er.ResultImage of the image about to be opened (run, checkpoint, classes)
     loaded = Signal(object)        # the Experiment now shown, or None when the folder could not be read
 
     def __init__(self, parent: QWidget | None = None):
@@ -78,6 +79,7 @@ class ResultsPanel(QWidget):
         self.summary = _label()
         self.message = _label()
         self.detail = RunDetail()
+        self.detail.open_result.connect(self.open_result)
         self.detail.open_image.connect(self.open_image)
         self.detail.message.connect(self.say)
 

@@ -21,10 +21,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter, QPixmap
 from PySide6.QtWidgets import QLabel, QStackedLayout, QWidget
 
 from spinegui.core.display import Window, levels_and_lut, percentile_window, preset_window
+from spinegui.core.heatmap import jet
 from spinegui.core.vindr import LESION_TYPES
 from spinegui.ui.box_items import BoxLayer
 
@@ -37,6 +38,14 @@ _OVERLAY = ("color: #f0f0f0; background: rgba(0, 0, 0, 150); padding: 2px 6px; "
 _BADGE = ("color: white; background: #d01818; border: 2px solid white; padding: 3px 10px; "
           "font-size: 20px; font-weight: bold; letter-spacing: 2px;")
 _SYNTHETIC_FRAME = "QGraphicsView { border: 4px solid #d01818; }"  # the view only, not its overlays
+HEAT_ALPHA = 0.45  # a heatmap's colour weight where it is 1, half that where it is 0 (core.heatmap.overlay)
+
+
+def heat_lut(alpha: float = HEAT_ALPHA, n: int = 256) -> np.ndarray:
+    """(n, 4) uint8 RGBA: jet colours whose opacity rises with the value, as `spinegui gradcam` blends them."""
+    v = np.linspace(0.0, 1.0, n, dtype=np.float32)
+    a = np.rint(255.0 * alpha * (0.5 + 0.5 * v)).astype(np.uint8)
+    return np.concatenate([jet(v), a[:, None]], axis=1)
 
 
 @dataclass
@@ -49,6 +58,33 @@ class ViewerImage:
     pixel_spacing: tuple[float, float] | None = None  # mm per SOURCE pixel (row, col)
     synthetic: bool = False            # shows a SYNTHETIC badge
     title: str = ""
+
+
+def _colour_scale(width: int = 190, height: int = 20) -> QPixmap:
+    """The heatmap's colours from low to high on the overlays' dark background, "low" and "high" beside."""
+    pix = QPixmap(width, height)
+    pix.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pix)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QColor(0, 0, 0, 150))
+    p.drawRoundedRect(0, 0, width, height, 3, 3)
+    font = p.font()
+    font.setPixelSize(11)
+    p.setFont(font)
+    p.setPen(QColor("#f0f0f0"))
+    lo_w, hi_w = p.fontMetrics().horizontalAdvance("low"), p.fontMetrics().horizontalAdvance("high")
+    p.drawText(6, 0, lo_w, height, Qt.AlignmentFlag.AlignVCenter, "low")
+    p.drawText(width - 6 - hi_w, 0, hi_w, height, Qt.AlignmentFlag.AlignVCenter, "high")
+    x0, x1 = 6 + lo_w + 6, width - 6 - hi_w - 6
+    gradient = QLinearGradient(x0, 0, x1, 0)
+    for v, (r, g, b, a) in zip(np.linspace(0, 1, 9), heat_lut()[np.linspace(0, 255, 9).astype(int)]):
+        gradient.setColorAt(float(v), QColor(int(r), int(g), int(b)))
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(gradient)
+    p.drawRect(x0, 5, x1 - x0, height - 10)
+    p.end()
+    return pix
 
 
 def _num(v: float) -> str:
@@ -98,6 +134,12 @@ class ImageViewer(QWidget):
         self._view.setCentralItem(self._vb)
         self._item = pg.ImageItem(axisOrder="row-major")
         self._vb.addItem(self._item)
+        self.heatmap: np.ndarray | None = None  # the [0, 1] map drawn over the image (set_heatmap)
+        self._heat = pg.ImageItem(axisOrder="row-major")
+        self._heat.setZValue(5)  # over the image, under the boxes
+        self._heat.hide()
+        self._vb.addItem(self._heat, ignoreBounds=True)
+        self._corner: list[QWidget] = []  # the owners' widgets under the title (add_corner_widget)
         self._vb.disableAutoRange()  # the view moves only when asked (zoom_fit, the user)
         self.boxes = BoxLayer(self._vb, self)
         self.boxes.selected.connect(self.box_selected)
@@ -110,6 +152,9 @@ class ImageViewer(QWidget):
         self._title = self._overlay(_OVERLAY)
         self._info = self._overlay(_OVERLAY)
         self._mode = self._overlay(_OVERLAY.replace("rgba(0, 0, 0, 150)", "rgba(20, 60, 140, 210)"))
+        self.legend = self._overlay(_OVERLAY)  # what the heatmap shows
+        self._scale_bar = self._overlay("background: transparent;")  # its colours, low to high
+        self._scale_bar.setPixmap(_colour_scale())
         self.placeholder = QLabel()
         self.placeholder.setTextFormat(Qt.TextFormat.PlainText)  # reasons quote file contents
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -141,6 +186,8 @@ class ImageViewer(QWidget):
             self.set_placeholder(f"cannot show an array of shape {getattr(pixels, 'shape', None)}")
             return
         keep = keep_view and self.image is not None and self.image.image_id == image.image_id
+        if self.image is None or self.image.image_id != image.image_id:
+            self.set_heatmap(None)  # a heatmap belongs to its image
         # Other dtypes (int32, float64) would take pyqtgraph's slow generic path on every window change.
         data = pixels if pixels.dtype in _DIRECT_DTYPES else pixels.astype(np.float32)
         self.image = image
@@ -152,6 +199,7 @@ class ImageViewer(QWidget):
         self._item.setImage(data, autoLevels=False, levels=levels, lut=lut)
         w, h = self.source_size()
         self._item.setRect(QRectF(0, 0, w, h))
+        self._heat.setRect(QRectF(0, 0, w, h))
         self._stack.setCurrentWidget(self._view)
         self.boxes.set_image(image.image_id, (w, h), keep=keep)
         self._view.setStyleSheet(_SYNTHETIC_FRAME if image.synthetic else "")
@@ -161,6 +209,7 @@ class ImageViewer(QWidget):
 
     def set_placeholder(self, reason: str) -> None:
         """An image that cannot be shown: a grey panel saying why (browsing goes on)."""
+        self.set_heatmap(None)
         self.image = None
         self._item.clear()
         self.boxes.set_image(None, (0.0, 0.0))
@@ -168,6 +217,31 @@ class ImageViewer(QWidget):
         self._stack.setCurrentWidget(self.placeholder)
         self._set_info("")
         self._update_overlays()
+
+    def set_heatmap(self, heat: np.ndarray | None, legend: str = "") -> None:
+        """Draw a [0, 1] heatmap (e.g. Grad-CAM; any H x W, stretched over the image) in jet colours over
+        the image, with ``legend`` in the top right; None removes the map (a legend alone may stay,
+        e.g. "computing…"). Showing another image removes both."""
+        if heat is None or self.image is None or getattr(heat, "ndim", 0) != 2 or 0 in heat.shape:
+            self.heatmap = None
+            self._heat.clear()
+            self._heat.hide()
+        else:
+            self.heatmap = np.asarray(heat, np.float32)
+            self._heat.setImage(self.heatmap, autoLevels=False, levels=(0.0, 1.0), lut=heat_lut())
+            w, h = self.source_size()
+            self._heat.setRect(QRectF(0, 0, w, h))
+            self._heat.show()
+        self.legend.setText(legend if self.image is not None else "")
+        self._update_overlays()
+
+    def add_corner_widget(self, widget: QWidget) -> None:
+        """A widget of the caller's (a toggle button) over the view, top right under the title; it is
+        shown and hidden by its owner."""
+        widget.setParent(self._view)
+        widget.installEventFilter(self)
+        self._corner.append(widget)
+        self._place_overlays()
 
     def source_size(self) -> tuple[float, float]:
         """(width, height) of the current image in source pixels."""
@@ -382,6 +456,8 @@ class ImageViewer(QWidget):
             self._set_info("")
         elif obj is self._view and ev.type() == QEvent.Type.Resize:
             self._place_overlays()
+        elif obj in self._corner and ev.type() in (QEvent.Type.Show, QEvent.Type.Hide):
+            self._place_overlays()
         return False
 
     def _update_overlays(self) -> None:
@@ -395,13 +471,21 @@ class ImageViewer(QWidget):
         self._info.setVisible(shown)
         self._mode.setText(f"Draw box: {self.boxes.draw_type}  (1-7 type, Esc cancels)")
         self._mode.setVisible(shown and self.boxes.drawing)
+        self.legend.setVisible(shown and bool(self.legend.text()))
+        self._scale_bar.setVisible(shown and self.heatmap is not None)
         self._place_overlays()
 
     def _place_overlays(self) -> None:
         w, h, m = self._view.width(), self._view.height(), 10
-        for label in (self.badge, self._title, self._info, self._mode):
+        for label in (self.badge, self._title, self._info, self._mode, self.legend):
             label.adjustSize()
         self.badge.move(m, m)
         self._title.move(max(m, w - self._title.width() - m), m)
+        y = m + (self._title.height() + 6 if self._title.isVisible() else 0)
+        for widget in (*self._corner, self.legend, self._scale_bar):  # under the title, right-aligned
+            if widget.isVisible():
+                widget.adjustSize()
+                widget.move(max(m, w - widget.width() - m), y)
+                y += widget.height() + 6
         self._info.move(m, h - self._info.height() - m)
         self._mode.move(max(m, w - self._mode.width() - m), h - self._mode.height() - m)

@@ -55,6 +55,8 @@ def build_menus(win) -> dict[str, QAction]:
     add(view, "actual", "Actual size", win.viewer.zoom_actual, "1")
     add(view, "invert", "Invert", lambda: win.viewer.set_invert(not _inverted(win)), "I")
     add(view, "auto_window", "Auto window", win.viewer.auto_window, "A")
+    view.addAction(win.gradcam.action)  # enabled for an image opened from the Results tab
+    actions["gradcam"] = win.gradcam.action
     presets = view.addMenu("Window presets")
     for n, name in enumerate(PRESETS, start=1):
         add(presets, f"preset_{n}", name, lambda _=False, p=name: win.viewer.apply_preset(p), f"F{n}")
