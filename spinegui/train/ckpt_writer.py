@@ -25,7 +25,7 @@ def host_copy(tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor]
     out = {k: v.detach().to("cpu", non_blocking=True, copy=True) for k, v in tensors.items()}
     event = None
     if any(v.is_cuda for v in tensors.values()):
-        event = torch.cuda.Event()
+        event = torch.cuda.Event(blocking=True)   # the writer sleeps on it instead of spinning a core
         event.record()
     return out, event
 
@@ -58,6 +58,17 @@ class CheckpointWriter:
             self._pending.append((key, write, event))
             self._cond.notify_all()
 
+    def close(self) -> None:
+        """Write what is queued, then stop the thread; a later submit starts a new one."""
+        with self._cond:
+            thread, self._thread = self._thread, None
+            if thread is not None:
+                self._pending.append((None, None, None))   # the stop sign, after every queued write
+                self._cond.notify_all()
+        if thread is not None:
+            thread.join()
+        self._raise()
+
     def drain(self) -> None:
         """Wait until every submitted write is on disk; raise the first write error."""
         with self._cond:
@@ -76,8 +87,10 @@ class CheckpointWriter:
                 while not self._pending:
                     self._cond.wait()
                 _, write, event = self._pending.pop(0)
-                self._busy = True
+                self._busy = write is not None
                 self._cond.notify_all()
+            if write is None:
+                return
             try:
                 if self._error is None:   # after a failure, later writes are dropped until it is raised
                     if event is not None:
@@ -86,6 +99,7 @@ class CheckpointWriter:
             except BaseException as exc:   # noqa: BLE001 -- handed to the trainer's thread
                 self._error = exc
             finally:
+                write = event = None   # drop the tensors now, not when the next write arrives
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()

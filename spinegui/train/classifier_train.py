@@ -172,39 +172,49 @@ class ClassifierTrainer:
             pending: list = []
             self._since = time.perf_counter()
             # on CUDA a thread reads the next batch from the store while this one trains
-            prefetch = (ThreadPoolExecutor(1) if self.cuda else None)
+            prefetch = ThreadPoolExecutor(1) if self.cuda else None
             batch_of = lambda k: order[k * batch:(k + 1) * batch]  # noqa: E731
             ahead = prefetch.submit(self._host_batch, train, batch_of(st["step_in_epoch"])) if prefetch else None
-            while st["step_in_epoch"] < steps:
-                if self.ctx.should_stop():
-                    if prefetch:
-                        prefetch.shutdown()
-                    self._flush(pending, batch, epoch)
-                    self.save_last()
-                    return False
-                step = st["step_in_epoch"]
-                for group in self.opt.param_groups:
-                    group["lr"] = self.lr * 0.5 * (1 + math.cos(math.pi * st["steps_done"] / max(total, 1)))
-                host = ahead.result() if ahead else None
-                if prefetch and step + 1 < steps:
-                    ahead = prefetch.submit(self._host_batch, train, batch_of(step + 1))
-                loss, correct = self._train_batch(train, batch_of(step), epoch, step, weight, host)
-                pending.append((step, loss, correct))
-                st["step_in_epoch"] += 1
-                st["steps_done"] += 1
-                if (not self.cuda or len(pending) >= FLUSH_STEPS
-                        or time.perf_counter() - self._since > FLUSH_SECONDS):
-                    self._flush(pending, batch, epoch)
-                    if progress:
-                        sums = st["sums"]
-                        progress(epoch, st["step_in_epoch"], steps, sums["seen"] / max(sums["seconds"], 1e-9))
-            if prefetch:
-                prefetch.shutdown()
+            try:
+                stopped = self._epoch_steps(train, batch, steps, total, weight, epoch, pending, prefetch,
+                                            ahead, batch_of, progress)
+            finally:
+                if prefetch:
+                    prefetch.shutdown()
+            if stopped:
+                return False
             self._flush(pending, batch, epoch)
             self._end_epoch(val)
         st["done"] = True
         self.save_last()
         return True
+
+    def _epoch_steps(self, train, batch, steps, total, weight, epoch, pending, prefetch, ahead, batch_of,
+                     progress) -> bool:
+        """The rest of one epoch's steps; True when cancelled (a checkpoint was written)."""
+        st = self.state
+        while st["step_in_epoch"] < steps:
+            if self.ctx.should_stop():
+                self._flush(pending, batch, epoch)
+                self.save_last()
+                return True
+            step = st["step_in_epoch"]
+            for group in self.opt.param_groups:
+                group["lr"] = self.lr * 0.5 * (1 + math.cos(math.pi * st["steps_done"] / max(total, 1)))
+            host = ahead.result() if ahead else None
+            if prefetch and step + 1 < steps:
+                ahead = prefetch.submit(self._host_batch, train, batch_of(step + 1))
+            loss, correct = self._train_batch(train, batch_of(step), epoch, step, weight, host)
+            pending.append((step, loss, correct))
+            st["step_in_epoch"] += 1
+            st["steps_done"] += 1
+            if (not self.cuda or len(pending) >= FLUSH_STEPS
+                    or time.perf_counter() - self._since > FLUSH_SECONDS):
+                self._flush(pending, batch, epoch)
+                if progress:
+                    sums = st["sums"]
+                    progress(epoch, st["step_in_epoch"], steps, sums["seen"] / max(sums["seconds"], 1e-9))
+        return False
 
     def _flush(self, pending: list, batch: int, epoch: int) -> None:
         """Read the pending steps' losses and hits (one sync) into the epoch's sums, in step order."""

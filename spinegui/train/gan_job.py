@@ -80,6 +80,7 @@ def run(ctx) -> None:
                 return
         if dist.is_main:
             _write_compute(Path(ctx.run_dir), device, started, totals, dist)
+        D.barrier(dist)   # leave together: a rank tearing the group down while a peer still works aborts gloo
     finally:
         D.shutdown(dist)
 

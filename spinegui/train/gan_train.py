@@ -7,7 +7,7 @@ One "image" in img/s is one real image through a critic step.
 
 On CUDA (single process) each critic and generator step is captured once as a CUDA graph and
 replayed (step_graph.py); losses stay on the device and are read in batches, a few times a second,
-so that no step waits for the host. An epoch of a small class takes milliseconds there, less than
+so that no step waits for the host (the graphs are opt-in, setting cuda_graphs). An epoch of a small class takes milliseconds there, less than
 writing a checkpoint, so each epoch's generator is kept in a ring on the device (the last
 ``keep_last``, for harvesting) and the checkpoint files are written by a background thread every
 CHECKPOINT_SECONDS, at the end and on cancel. On the CPU and under DDP every epoch is written.
@@ -15,6 +15,7 @@ CHECKPOINT_SECONDS, at the end and on cancel. On the CPU and under DDP every epo
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from pathlib import Path
@@ -192,6 +193,18 @@ class GanTrainer:
     # --- the loop ----------------------------------------------------------------------------------
     def train(self) -> bool:
         """Train to the last epoch; False when stopped (a checkpoint was written first)."""
+        # whatever ends training (the end, a cancel, Diverged, out of memory), the checkpoints
+        # already handed over reach the disk before the job process ends
+        try:
+            finished = self._train()
+        except BaseException:
+            with contextlib.suppress(Exception):   # the first error is the one to report
+                self.writer.close()
+            raise
+        self.writer.close()
+        return finished
+
+    def _train(self) -> bool:
         epochs, n_critic = self.s["epochs"], self.s["n_critic"]
         while self.epoch < epochs:
             order = self._order(self.epoch)
@@ -199,7 +212,6 @@ class GanTrainer:
             while self.step_in_epoch < self.steps_per_epoch:
                 if D.any_rank(self.ctx.should_stop(), self.dist, self.device):
                     self._checkpoint(started, images)
-                    self.writer.drain()
                     return False
                 idx = self._batch_indices(order, self.step_in_epoch)
                 self._log[len(self._log_meta), :2].copy_(self.critic_update(idx))
@@ -217,7 +229,6 @@ class GanTrainer:
                 if due:
                     self._flush(started, images)
             self._end_epoch(started, images)
-        self.writer.drain()
         return True
 
     def _flush(self, started: float, images: int) -> None:
@@ -253,7 +264,7 @@ class GanTrainer:
         if rows and self.dist.is_main:
             total = self.s["epochs"] * self.steps_per_epoch
             rate = images / max(time.perf_counter() - started, 1e-9)
-            self.ctx.emit("progress", model=self.model, epoch=self.epoch + 1, epochs=self.s["epochs"],
+            self.ctx.emit("progress", model=self.model, epoch=min(self.epoch + 1, self.s["epochs"]), epochs=self.s["epochs"],
                           step=self.epoch * self.steps_per_epoch + self.step_in_epoch, total=total,
                           img_s=round(rate, 1), **_memory(self.device))
 
@@ -311,14 +322,16 @@ class GanTrainer:
         if not copies:
             return
         ready = list(copies.values())[-1][1]
-        meta, keep = self._meta(), self.s["keep_last"]
+        meta, keep, ckpt_dir, model = self._meta(), self.s["keep_last"], self.ckpt_dir, self.model
 
-        def write():
+        def write():   # captures no self: the writer must not keep the trainer (and its GPU memory) alive
             for epoch, (tensors, _) in copies.items():
-                if not ck.snapshot_path(self.ckpt_dir, self.model, epoch).exists():
-                    ck.save_snapshot(self.ckpt_dir, self.model, epoch, tensors, meta | {"epoch": epoch}, keep)
+                if not ck.snapshot_path(ckpt_dir, model, epoch).exists():
+                    ck.save_snapshot(ckpt_dir, model, epoch, tensors, meta | {"epoch": epoch}, keep)
 
-        self.writer.submit(write, ready, key="snapshots")
+        # the ring's write holds every kept epoch, so a newer one may replace it; a per-epoch write
+        # holds one epoch and must not be replaced
+        self.writer.submit(write, ready, key="snapshots" if self.lazy_checkpoints else None)
 
     # --- outputs -----------------------------------------------------------------------------------
     def sample_grid(self) -> str:
@@ -336,7 +349,7 @@ class GanTrainer:
         path = Path(self.ctx.run_dir) / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
-        Image.fromarray(grid).save(tmp, format="PNG")
+        Image.fromarray(grid).save(tmp, format="PNG", compress_level=1)  # quick to write
         tmp.replace(path)
         return rel
 
@@ -356,7 +369,8 @@ class GanTrainer:
                                "g_steps": self.g_steps, "sums": dict(self.sums),
                                "done": self.epoch >= self.s["epochs"]}
         tensors, ready = host_copy(tensors)
-        self.writer.submit(lambda: ck.save_full(self.ckpt_dir, self.model, tensors, meta), ready, key="full")
+        ckpt_dir, model = self.ckpt_dir, self.model
+        self.writer.submit(lambda: ck.save_full(ckpt_dir, model, tensors, meta), ready, key="full")
 
     def restore(self) -> bool:
         """Load this model's full checkpoint when there is one; True when loaded."""

@@ -48,7 +48,7 @@ class StepGraph:
             return self.fn(*inputs)
         if self.graph is None and self.calls <= self.warmup:
             main = torch.cuda.current_stream()
-            side = torch.cuda.Stream()
+            side = self._side = getattr(self, "_side", None) or torch.cuda.Stream()
             side.wait_stream(main)
             with torch.cuda.stream(side):
                 out = self.fn(*inputs)
@@ -58,10 +58,14 @@ class StepGraph:
             if self.before_capture:
                 self.before_capture()
             states = [g.get_state() for g in self.generators]
+            stream = torch.cuda.current_stream()
             try:
                 self._capture(inputs)
             except RuntimeError as exc:   # an op that cannot be captured: keep training, eagerly
-                self.failed = f"CUDA graph capture failed, training goes on without graphs: {exc}".splitlines()[0]
+                # a failed capture_end leaves the capture stream current: go back to ours
+                torch.cuda.set_stream(stream)
+                cause = exc.__context__ or exc   # the op that broke the capture, not capture_end
+                self.failed = f"CUDA graph capture failed, training goes on without graphs: {cause}".splitlines()[0]
                 torch.cuda.synchronize()
                 if self.on_fail:
                     self.on_fail(self.failed, states)

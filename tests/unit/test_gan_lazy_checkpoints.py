@@ -63,3 +63,51 @@ def test_deferred_path_stops_with_a_checkpoint_that_resumes(tmp_path, monkeypatc
                              ["x"], "m", torch.device("cpu"), again)
     assert t.restore() and (t.epoch, t.step_in_epoch) == (3, 1)
     assert t.train() and [e["epoch"] for e in again.epochs()] == [4, 5, 6, 7]
+
+
+def test_a_slow_disk_loses_no_per_epoch_snapshot(tmp_path, monkeypatch):
+    """The writer falls behind: every epoch's generator still reaches the disk (none is replaced)."""
+    import time
+
+    slow = ck.save_snapshot
+
+    def save_snapshot(*args, **kwargs):
+        time.sleep(0.2)
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(ck, "save_snapshot", save_snapshot)
+    t, _, finished = _run(tmp_path, "d", False, monkeypatch, epochs=6, keep_last=3)
+    assert finished   # (full checkpoints may be replaced by newer ones; snapshots never)
+    assert [p.name for p in ck.snapshots(tmp_path / "d" / "checkpoints", "m")] == \
+           [f"m_g_epoch{e:05d}.safetensors" for e in (4, 5, 6)]
+
+
+def test_checkpoints_handed_over_reach_the_disk_when_training_fails(tmp_path, monkeypatch):
+    """A write still queued when an error ends training is written before the error goes on."""
+    import time
+
+    slow = ck.save_full
+
+    def save_full(*args, **kwargs):
+        time.sleep(0.3)
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(ck, "save_full", save_full)
+    ctx = Ctx(tmp_path / "e")
+    t = gan_train.GanTrainer(tiny(epochs=5), images(), np.zeros(10, np.int64), ["x"], "m", torch.device("cpu"), ctx)
+    calls = {"n": 0}
+    real_end = t._end_epoch
+
+    def end_epoch(started, n_images):
+        real_end(started, n_images)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise MemoryError("out of memory (planted)")
+
+    t._end_epoch = end_epoch
+    try:
+        t.train()
+    except MemoryError:
+        pass
+    meta = ck.read(tmp_path / "e" / "checkpoints" / "m_full.safetensors")[1]
+    assert meta["epoch"] == 2
