@@ -77,7 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     from spinegui import cli_experiment
 
     cli_experiment.add_parsers(sub)
+    from spinegui import cli_report
+
+    cli_report.add_parsers(sub)
     jobs_cli.add_parsers(sub)
+    from spinegui import selftest_cmd
+
+    selftest_cmd.add_parsers(sub)
     return p
 
 
