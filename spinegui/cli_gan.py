@@ -24,7 +24,7 @@ def add_parsers(sub) -> None:
     for name, flag in flags.items():
         t.add_argument(flag, action="store_true", help=BY_NAME[name].help)
     for name in ("arch", "size", "width", "epochs", "batch", "n_critic", "gp_weight", "clip", "lr_g", "lr_d",
-                 "beta1", "beta2", "sample_every", "keep_last", "device", "seed"):
+                 "beta1", "beta2", "ema", "sample_every", "keep_last", "device", "seed"):
         s = BY_NAME[name]
         if s.choices and isinstance(s.choices[0], str):
             kind = str

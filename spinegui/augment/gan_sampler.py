@@ -62,7 +62,9 @@ def run_models(run_dir: str | Path) -> list[Model]:
 def _generator(path: Path, meta: dict) -> torch.nn.Module:
     tensors, _ = ck.read(path)
     g, _ = build(meta["arch"], meta["size"], meta["width"], meta["n_classes"])
-    ck.load_module(g, tensors, "G", path)
+    # a full checkpoint holds the trained generator (G) and, when averaging, its average (E), which
+    # is what samples come from; snapshots hold only the generator to sample from, as G
+    ck.load_module(g, tensors, "E" if any(k.startswith("E.") for k in tensors) else "G", path)
     return g.eval()
 
 

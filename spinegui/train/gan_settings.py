@@ -40,6 +40,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("lr_d", None, 1e-6, 1e-1, help="critic learning rate (as lr_g by default)"),
     Setting("beta1", None, 0, 0.999, help="Adam beta1 (wgan-gp 0.0, dcgan 0.5)"),
     Setting("beta2", None, 0, 0.9999, help="Adam beta2 (wgan-gp 0.9, dcgan 0.999)"),
+    Setting("ema", 0.999, 0, 0.9999, help="samples come from a moving average of the generator's weights "
+                                          "with this decay per generator step (warmed up over the first "
+                                          "steps); smoother, more stable samples. 0: the generator itself"),
     Setting("sample_every", 0, 0, 100000, help="epochs between sample grids (0: about 20 grids a run)"),
     Setting("keep_last", 10, 1, 1000, help="generator snapshots kept from the last epochs (harvesting)"),
     Setting("cuda_graphs", False, help="on a GPU, replay each training step as one CUDA graph (bare step "

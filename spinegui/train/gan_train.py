@@ -16,6 +16,7 @@ CHECKPOINT_SECONDS, at the end and on cancel. On the CPU and under DDP every epo
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import time
 from pathlib import Path
@@ -96,6 +97,10 @@ class GanTrainer:
             self.generator_update = StepGraph(self.generator_step, gens, before_capture=self.writer.drain,
                                               on_fail=self._graphs_failed)
         self._eager_critic = critic
+        # The moving average of the generator's weights (Karras et al. 2018; Yazici et al. 2019):
+        # samples, sample grids and snapshots come from it; it trains nothing.
+        self.G_avg = (copy.deepcopy(D.unwrap(self.G)).eval().requires_grad_(False)
+                      if settings.get("ema", 0) > 0 else None)
         self.lazy_checkpoints = cuda and not self.dist.active
         self.read_every_step = not cuda   # a read costs nothing on the CPU; on a GPU it is a sync
         self._ring: dict[int, list[torch.Tensor]] = {}   # epoch -> the generator's tensors, on the device
@@ -222,6 +227,7 @@ class GanTrainer:
                 if stepped_g:
                     self._log[len(self._log_meta), 2:].copy_(self.generator_update(self.y[idx]))
                     self.g_steps += 1
+                    self._update_average()
                 self._log_meta.append((self.critic_steps, stepped_g, self.epoch))
                 # under DDP every rank must read at the same step (the check is collective)
                 due = (len(self._log_meta) == LOG_ROWS or self.read_every_step
@@ -297,9 +303,24 @@ class GanTrainer:
                           img_s=round(images / max(seconds, 1e-9), 1), **means,
                           **({"rank_weight_spread": ended["spread"]} if self.dist.active else {}))
 
+    def _update_average(self) -> None:
+        """Move the average toward the generator (no sync; a Python-float decay, warmed up so that the
+        first, poor generators fade fast)."""
+        if self.G_avg is None:
+            return
+        decay = min(self.s["ema"], (1 + self.g_steps) / (10 + self.g_steps))
+        g = D.unwrap(self.G)
+        with torch.no_grad():
+            torch._foreach_lerp_(list(self.G_avg.parameters()), list(g.parameters()), 1.0 - decay)
+            torch._foreach_copy_(list(self.G_avg.buffers()), list(g.buffers()))   # batch-norm statistics
+
+    def sampler(self) -> torch.nn.Module:
+        """The generator that samples are drawn from: the average when there is one."""
+        return self.G_avg if self.G_avg is not None else D.unwrap(self.G)
+
     def _keep_generator(self, epoch: int) -> None:
         """This epoch's generator into the ring on the device (one copy kernel per tensor, no sync)."""
-        tensors = list(D.unwrap(self.G).state_dict().values())
+        tensors = list(self.sampler().state_dict().values())
         slot = self._ring.pop(min(self._ring), None) if len(self._ring) >= self.s["keep_last"] else None
         slot = slot or [t.detach().clone() for t in tensors]
         torch._foreach_copy_(slot, tensors)
@@ -315,8 +336,8 @@ class GanTrainer:
         if sample:
             self.ctx.emit("sample", model=self.model, epoch=self.epoch, path=self.sample_grid())
         self.save()
-        names = [f"G.{k}" for k in D.unwrap(self.G).state_dict()]
-        ring = self._ring or ({self.epoch: list(D.unwrap(self.G).state_dict().values())}
+        names = [f"G.{k}" for k in self.sampler().state_dict()]
+        ring = self._ring or ({self.epoch: list(self.sampler().state_dict().values())}
                               if self.step_in_epoch == 0 and self.epoch > 0 else {})
         copies = {epoch: host_copy(dict(zip(names, tensors))) for epoch, tensors in sorted(ring.items())}
         if not copies:
@@ -337,11 +358,12 @@ class GanTrainer:
     def sample_grid(self) -> str:
         from PIL import Image
 
-        g = D.unwrap(self.G)
+        g = self.sampler()
+        was_training = g.training
         g.eval()
         with torch.no_grad():
             imgs = g(self.fixed_z, self.fixed_y).float().cpu()[:, 0]
-        g.train()
+        g.train(was_training)
         size = imgs.shape[-1]
         tiles = ((imgs.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
         grid = tiles.reshape(GRID, GRID, size, size).transpose(0, 2, 1, 3).reshape(GRID * size, GRID * size)
@@ -354,7 +376,7 @@ class GanTrainer:
         return rel
 
     def _meta(self) -> dict:
-        return {"arch": self.s["arch"], "size": self.s["size"], "width": self.s["width"],
+        return {"arch": self.s["arch"], "size": self.s["size"], "width": self.s["width"], "ema": self.s.get("ema", 0),
                 "n_classes": self.n_classes, "classes": self.classes, "model": self.model,
                 "seed": self.s["seed"], "epoch": self.epoch, "device_type": self.device.type}
 
@@ -363,6 +385,8 @@ class GanTrainer:
             return
         tensors = {f"G.{k}": v for k, v in D.unwrap(self.G).state_dict().items()}
         tensors |= {f"D.{k}": v for k, v in D.unwrap(self.D).state_dict().items()}
+        if self.G_avg is not None:
+            tensors |= {f"E.{k}": v for k, v in self.G_avg.state_dict().items()}
         tensors |= ck.optimizer_tensors("optG", self.opt_g) | ck.optimizer_tensors("optD", self.opt_d)
         tensors |= {"rng.noise": self.noise.get_state(), "rng.aug": self.aug_gen.get_state()}
         meta = self._meta() | {"step_in_epoch": self.step_in_epoch, "critic_steps": self.critic_steps,
@@ -381,6 +405,9 @@ class GanTrainer:
         ck.check_matches(path, meta, self.s, self.n_classes)
         ck.load_module(D.unwrap(self.G), tensors, "G", path)
         ck.load_module(D.unwrap(self.D), tensors, "D", path)
+        if self.G_avg is not None:   # a checkpoint without an average (ema was 0) starts it from G
+            has_avg = any(k.startswith("E.") for k in tensors)
+            ck.load_module(self.G_avg, tensors, "E" if has_avg else "G", path)
         ck.load_optimizer("optG", self.opt_g, tensors)
         ck.load_optimizer("optD", self.opt_d, tensors)
         # Exact only for rank 0 on the same kind of device: other ranks, or a run moved between CPU and

@@ -37,11 +37,11 @@ def test_deferred_bookkeeping_reports_what_the_per_epoch_path_reports(tmp_path, 
     snaps = [p.name for p in ck.snapshots(tmp_path / "b" / "checkpoints", "m")]
     assert snaps == [f"m_g_epoch{e:05d}.safetensors" for e in (5, 6, 7)]
     assert snaps == [p.name for p in ck.snapshots(tmp_path / "a" / "checkpoints", "m")]
-    # each snapshot holds that epoch's generator: the last equals the final weights, the ring's
-    # slots are not shared between epochs
+    # each snapshot holds that epoch's generator to sample from (the weight average): the last
+    # equals the final average, the ring's slots are not shared between epochs
     last, _ = ck.read(tmp_path / "b" / "checkpoints" / snaps[-1])
     first, meta = ck.read(tmp_path / "b" / "checkpoints" / snaps[0])
-    final = {f"G.{k}": v for k, v in lazy_t.G.state_dict().items()}
+    final = {f"G.{k}": v for k, v in lazy_t.G_avg.state_dict().items()}
     assert all(torch.equal(last[k], final[k]) for k in final)
     assert meta["epoch"] == 5 and not all(torch.equal(first[k], last[k]) for k in final)
     same, _ = ck.read(tmp_path / "a" / "checkpoints" / snaps[0])
