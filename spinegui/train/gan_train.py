@@ -3,7 +3,9 @@
 Every random draw comes from generators whose state is in the checkpoint, and the data order of an
 epoch is a function of (seed, epoch): a run cancelled mid-epoch and resumed gives the same losses
 as one never interrupted (on the CPU; GPUs add their own non-determinism).
-One "image" in img/s is one real image through a critic step.
+One "image" in img/s is one real image through a critic step. Samples come from a moving average
+of the generator's weights (setting ``ema``): on the demo set it gives smoother samples with less
+step-to-step noise than the last generator, at the cost of one foreach-lerp per generator step.
 
 On CUDA (single process) each critic and generator step is captured once as a CUDA graph and
 replayed (step_graph.py); losses stay on the device and are read in batches, a few times a second,

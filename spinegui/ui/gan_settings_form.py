@@ -42,7 +42,13 @@ def label_of(s: Setting) -> str:
 
 
 def _decimals(s: Setting) -> int:
-    return max(2, -math.floor(math.log10(s.low)) + 1) if s.low and s.low > 0 else 2
+    """Enough decimals for the smallest allowed value and to show the default and the bounds exactly
+    (ema's 0.999 must not read 1.00)."""
+    places = [2, -math.floor(math.log10(s.low)) + 1 if s.low and s.low > 0 else 2]
+    for value in (s.default, s.low, s.high):
+        if isinstance(value, float) and not value.is_integer():
+            places.append(len(f"{value:.8f}".rstrip("0").split(".")[1]))
+    return max(places)
 
 
 def make_editor(s: Setting) -> QWidget:
