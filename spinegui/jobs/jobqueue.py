@@ -33,7 +33,9 @@ class _Pending:
 
 
 class JobQueue:
-    def __init__(self, max_gpu_jobs: int = 1, max_cpu_jobs: int | None = None):
+    def __init__(self, max_gpu_jobs: int = 1, max_cpu_jobs: int | None = None, background: bool = False):
+        """`background`: jobs run at lower CPU priority, so a window that owns the queue stays responsive."""
+        self.background = background
         self.max_gpu_jobs = max(1, int(max_gpu_jobs))
         self.max_cpu_jobs = max(1, int(max_cpu_jobs if max_cpu_jobs is not None else min(4, os.cpu_count() or 1)))
         self._lock = threading.RLock()
@@ -137,7 +139,8 @@ class JobQueue:
                     continue
                 self._pending.remove(p)
                 try:
-                    handle = launch(p.kind, p.run_dir, resume=p.resume, on_exit=self._job_ended)
+                    handle = launch(p.kind, p.run_dir, resume=p.resume, on_exit=self._job_ended,
+                                    background=self.background)
                 except InputError:
                     continue  # launch wrote status failed
                 self._running[p.run_dir] = (handle, p.slot)

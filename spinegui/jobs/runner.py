@@ -297,15 +297,15 @@ def prepare(kind: str | None, config: dict[str, Any] | None, run_dir: str | Path
     return kind, prepare_new(kind, config, run_dir)
 
 
-def launch(kind: str, run_dir: Path, *, resume: bool,
-           on_exit: Callable[[JobHandle], None] | None = None) -> JobHandle:
-    """Spawn the process for a prepared (queued) run folder."""
+def launch(kind: str, run_dir: Path, *, resume: bool, on_exit: Callable[[JobHandle], None] | None = None,
+           background: bool = False) -> JobHandle:
+    """Spawn the process for a prepared (queued) run folder; `background`: at lower priority (the app's jobs)."""
     target = job_target(kind)
     run_dir = Path(run_dir).resolve()
     offset = (run_dir / rf.EVENTS).stat().st_size if resume and (run_dir / rf.EVENTS).exists() else 0
     ctx = multiprocessing.get_context("spawn")
     # Not a daemon: a daemonic process may not start children (DataLoader workers).
-    process = ctx.Process(target=child_main, args=(str(run_dir), target, bool(resume)),
+    process = ctx.Process(target=child_main, args=(str(run_dir), target, bool(resume), False, background),
                           name=f"spinegui-job-{run_dir.name}", daemon=False)
     try:
         process.start()

@@ -115,7 +115,7 @@ def _elapsed(seconds: float | None) -> str:
 class GanPanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.queue = JobQueue(max_gpu_jobs=1)
+        self.queue = JobQueue(max_gpu_jobs=1, background=True)
         self.io = IoWorker(self)
         self.index = self.ws = self.cache = None
         self.run_dir: Path | None = None

@@ -19,6 +19,9 @@ from spinegui.train.gan_data import images_of
 CLASS = "Osteophytes"
 EPOCHS = 30
 TIMEOUT = 60000  # ms: each job process imports torch (about 5 s here)
+# A person's clicks are separate events with the loop running between them; the test pauses likewise, so
+# the probe times the app's work, not the test driving several actions inside one loop iteration.
+USER_PAUSE_MS = 150
 
 
 class StallProbe:
@@ -58,11 +61,13 @@ def test_train_watch_cancel_resume_sample_and_browse(qtbot, window, demo_root):
     action = window.actions["gan"]
     assert action.shortcut().toString() == "Ctrl+T" and action in window.menuBar().actions()[2].menu().actions()
     action.trigger()
+    qtbot.wait(USER_PAUSE_MS)
     panel = window.gan_panel
     assert window.tabs.currentWidget() is panel and not window.browser_dock.isVisible()
 
     panel.form.set_checked([CLASS])
     panel.form.set_values({"size": 64, "width": 8, "batch": 4, "epochs": EPOCHS, "device": "cpu", "n_critic": 2})
+    qtbot.wait(USER_PAUSE_MS)
     qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.run_dir is not None, timeout=10000)
     run = panel.run_dir
@@ -76,6 +81,7 @@ def test_train_watch_cancel_resume_sample_and_browse(qtbot, window, demo_root):
     assert "SYNTHETIC" in panel.grid_caption.text()
 
     # Cancel: the job writes a checkpoint and stops.
+    qtbot.wait(USER_PAUSE_MS)
     qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: state(panel) == "cancelled", timeout=TIMEOUT)
     assert panel.resume_button.isEnabled() and not panel.cancel_button.isEnabled()
@@ -83,6 +89,7 @@ def test_train_watch_cancel_resume_sample_and_browse(qtbot, window, demo_root):
     assert 0 < steps_at_cancel < EPOCHS
 
     # Resume: it goes on from the checkpoint to the last epoch.
+    qtbot.wait(USER_PAUSE_MS)
     qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: state(panel) == "done", timeout=TIMEOUT)
     qtbot.waitUntil(lambda: panel.grid.epoch == EPOCHS, timeout=10000)
@@ -93,6 +100,7 @@ def test_train_watch_cancel_resume_sample_and_browse(qtbot, window, demo_root):
 
     # Make samples, then browse them beside real training images of the class.
     panel.tabs.setCurrentWidget(panel.browser)
+    qtbot.wait(USER_PAUSE_MS)
     panel.browser.n.setValue(4)
     qtbot.mouseClick(panel.browser.make_button, Qt.MouseButton.LeftButton)
     browser = panel.browser

@@ -237,6 +237,24 @@ def test_queue_runs_gpu_jobs_one_at_a_time_and_cpu_jobs_together(tmp_path):
     assert q.poll() == []
 
 
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="POSIX nice levels")
+@pytest.mark.parametrize("background", [True, False])
+def test_a_queue_for_a_window_runs_its_jobs_at_lower_priority_every_thread(tmp_path, background):
+    from spinegui.jobs.child import BACKGROUND_NICE
+
+    q = JobQueue(background=background)
+    run = q.submit("selftest", {"device": "cpu", "steps": 10**6, "sleep": 0.01}, tmp_path / "r")
+    assert wait_for(lambda: read_status(run)["state"] == "running" and read_status(run)["pid"], 20)
+    pid, ours = read_status(run)["pid"], os.getpriority(os.PRIO_PROCESS, 0)
+    # nice is per thread on Linux: the watcher thread, started after the priority was lowered, has it too
+    threads = [int(t) for t in os.listdir(f"/proc/{pid}/task")] if os.path.isdir(f"/proc/{pid}/task") else [pid]
+    nices = {os.getpriority(os.PRIO_PROCESS, t) for t in threads}
+    q.cancel(run)
+    assert q.wait_all(30) and read_status(run)["state"] == "cancelled"
+    assert nices == {min(19, ours + BACKGROUND_NICE) if background else ours}
+    assert len(threads) >= (2 if os.path.isdir("/proc") else 1)
+
+
 # --- readers ---------------------------------------------------------------------------------------------
 def fake_run(root, name, state="done", **status):
     run = root / name
