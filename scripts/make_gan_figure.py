@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 
 def main(run: str, out: str) -> None:
@@ -36,8 +36,10 @@ def main(run: str, out: str) -> None:
     canvas[28:, 8 * size + gap:] = grid(fake)
     img = Image.fromarray(canvas).resize((canvas.shape[1] * 2, canvas.shape[0] * 2), Image.NEAREST)
     draw = ImageDraw.Draw(img)
-    draw.text((8, 12), f"real training images ({', '.join(model.classes)}, 64 px)", fill=0)
-    draw.text(((8 * size + gap) * 2 + 8, 12), f"SYNTHETIC: WGAN-GP samples, epoch {model.meta['epoch']}", fill=0)
+    font = ImageFont.load_default(size=30)  # (the default 10 px loses its spaces once a browser scales the figure)
+    draw.text((8, 10), f"real training images ({', '.join(model.classes)}, {size} px)", fill=0, font=font)
+    draw.text(((8 * size + gap) * 2 + 8, 10), f"SYNTHETIC: WGAN-GP samples, epoch {model.meta['epoch']}", fill=0,
+              font=font)
     img.save(out)
 
 

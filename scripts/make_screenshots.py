@@ -4,11 +4,13 @@ docs/app_main.png        `spinegui --dataset DEMO --screenshot ...` (browser + v
 docs/app_annotating.png  the same window, zoomed on a lesion, a box selected and a new one being drawn
 docs/augment_panel.png   the Augment tab: the preprint's "basic" preset, original | augmented, 3x3 draws
 docs/gan_panel.png       the GAN tab: a WGAN-GP trained from the panel on the CPU (job process), loss
-                         curves and the newest fixed-noise sample grid
+                         curves and the newest fixed-noise sample grid; or, with `gan-run RUN`, the tab
+                         showing a longer run made with `spinegui train-gan` (opened as a user would)
 docs/results_panel.png   the Results tab on an experiment folder (`spinegui experiment --out DIR`; training
                          one takes long on a CPU, so it is given, not made): the paper protocol's run with
                          the most synthetic validation images, its validation confusion matrix and a cell
 Run: .venv/bin/python scripts/make_screenshots.py [gan]   (gan: only the GAN picture)
+     .venv/bin/python scripts/make_screenshots.py gan-run RUN   (only the GAN picture, of a finished run)
      .venv/bin/python scripts/make_screenshots.py results EXPERIMENT_DIR   (only the Results picture)
 Set SPINEGUI_SHOTS=DIR to also keep the GAN tab's intermediate pictures (training, samples, quality).
 """
@@ -187,6 +189,49 @@ def gan_training(root: Path, ws: Path, home: Path, out: Path) -> None:
     win.close()
 
 
+def gan_run(run: Path, out: Path) -> None:
+    """The GAN tab showing a finished `spinegui train-gan` run: Open run folder, as a user would."""
+    import tempfile
+    import time
+    import tomllib
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from spinegui.ui.main_window import MainWindow
+
+    config = tomllib.loads((run / "config.toml").read_text(encoding="utf-8"))
+    app = QApplication.instance() or QApplication([])
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["SPINEGUI_HOME"] = home
+        win = MainWindow(QSettings(str(Path(home) / "shots.ini"), QSettings.Format.IniFormat), config["workspace"])
+        win.setProperty("headless", True)
+        win.resize(1400, 900)
+        win.show()
+        win.open_dataset(Path(config["root"]))
+        win.actions["gan"].trigger()
+        panel = win.gan_panel
+        panel.open_run(run)
+        end = time.monotonic() + 300
+
+        def ready():
+            caching = win.builder is not None and win.builder.is_running()
+            return not caching and panel.grid.epoch == config["epochs"] and panel.plot.points_drawn("critic")
+
+        while time.monotonic() < end and not ready():
+            app.processEvents()
+            time.sleep(0.02)
+        if panel.grid.epoch != config["epochs"]:
+            raise SystemExit(f"gan_run: the run's last sample grid did not show; {panel.message.text()}")
+        panel.plot.flush()
+        for _ in range(25):
+            app.processEvents()
+            time.sleep(0.02)
+        win.grab().save(str(out))
+        print(f"wrote {out}")
+        win.close()
+
+
 def results(experiment: Path, out: Path) -> None:
     import shutil
     import time
@@ -228,6 +273,9 @@ def results(experiment: Path, out: Path) -> None:
 
 
 def main():
+    if sys.argv[1:2] == ["gan-run"]:
+        gan_run(Path(sys.argv[2]).resolve(), DOCS / "gan_panel.png")
+        return
     if sys.argv[1:2] == ["results"]:
         results(Path(sys.argv[2]), DOCS / "results_panel.png")
         return
