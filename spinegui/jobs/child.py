@@ -27,7 +27,7 @@ _log_file = None  # kept open for faulthandler's crash dump
 
 # A job started from the app runs at this nice level (Windows: below-normal priority class), so the window's
 # thread wins the CPU whenever it has work: on a 2-core machine a training job at normal priority
-# doubled the worst event-loop stall (65-76 ms against 30-32 ms) and trained no faster.
+# doubled the worst event-loop stall (65-76 ms against 30-36 ms) and trained no faster.
 BACKGROUND_NICE = 10
 
 
