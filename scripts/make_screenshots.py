@@ -204,7 +204,8 @@ def gan_run(run: Path, out: Path) -> None:
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as home:
         os.environ["SPINEGUI_HOME"] = home
-        win = MainWindow(QSettings(str(Path(home) / "shots.ini"), QSettings.Format.IniFormat), config["workspace"])
+        win = MainWindow(QSettings(str(Path(home) / "shots.ini"), QSettings.Format.IniFormat),
+                         config.get("workspace"))  # (absent: the dataset's usual workspace)
         win.setProperty("headless", True)
         win.resize(1400, 900)
         win.show()
