@@ -18,6 +18,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from spinegui.core.errors import InputError
+from spinegui.core.workspace import honour_umask
 
 FORMAT = "spinegui-gan-1"
 _FULL = re.compile(r"^(?P<model>.+)_full\.safetensors$")
@@ -39,6 +40,7 @@ def _atomic_save(tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> No
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp),
                   metadata={"spinegui": json.dumps(meta)})
         _fsync(tmp)
+        honour_umask(tmp)
         tmp_json.write_text(json.dumps(meta, indent=1), encoding="utf-8")
         os.replace(tmp, path)
         os.replace(tmp_json, path.with_suffix(".json"))

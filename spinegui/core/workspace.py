@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,6 +21,7 @@ import platformdirs
 from spinegui.core.errors import InputError
 
 WORKSPACE_FILE = "workspace.toml"
+_UMASK_LOCK = threading.Lock()
 
 
 def data_home() -> Path:
@@ -35,11 +37,39 @@ def default_workspace_dir(dataset_root: str | Path) -> Path:
     return data_home() / "workspaces" / f"{stem}-{digest}"
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where the OS says it (Linux /proc)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:  # elsewhere the only way to read it is to set it and put it back
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def honour_umask(path: Path) -> None:
+    """Give a file another library created (safetensors writes 0600) the mode open() would have."""
+    os.chmod(path, 0o666 & ~current_umask())
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then rename: a crash keeps the old file whole."""
+    """Write to a temp file in the same folder, fsync, then rename: a crash keeps the old file whole.
+
+    mkstemp makes the temp file 0600; the result gets the mode a plain open() would have given it
+    (the replaced file's mode, else 0666 less the umask), so colleagues on a shared disk can read it."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except OSError:
+        mode = 0o666 & ~current_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

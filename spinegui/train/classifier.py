@@ -24,7 +24,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from spinegui.core.errors import InputError
-from spinegui.core.workspace import atomic_write_bytes
+from spinegui.core.workspace import atomic_write_bytes, honour_umask
 from spinegui.train.experiment_config import DEFAULT_SIZE, MIN_SIZE, MODELS  # noqa: F401
 
 AUX_MIN_SIZE = 299
@@ -139,6 +139,7 @@ def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict) ->
                   metadata={"spinegui": json.dumps(meta)})
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        honour_umask(tmp)
         os.replace(tmp, path)
         atomic_write_bytes(path.with_suffix(".json"), json.dumps(meta, indent=1).encode())
     except OSError as exc:

@@ -151,3 +151,17 @@ def test_bad_input_is_refused_in_one_line_before_training(experiment, demo_root,
                                             "--overwrite")
     assert (tmp_path / "other" / "keep.txt").exists()
     assert not (tmp_path / "new").exists()
+
+
+def test_every_file_of_the_experiment_honours_the_umask(experiment):
+    """results.csv/json, manifest.csv, checkpoints...: colleagues on a shared disk may read them as the
+    user's umask allows (they were 0600 whatever the umask; issue 14, defect 9)."""
+    import stat
+
+    from spinegui.core.workspace import current_umask
+
+    want = 0o666 & ~current_umask()
+    modes = {str(p.relative_to(experiment)): oct(stat.S_IMODE(p.stat().st_mode))
+             for p in experiment.rglob("*") if p.is_file() and not p.is_symlink()}
+    assert {"results.csv", "results.json", "manifest.csv"} <= set(modes)
+    assert {name: m for name, m in modes.items() if m != oct(want)} == {}
