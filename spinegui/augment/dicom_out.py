@@ -4,8 +4,10 @@
                          invert=False, params=result.params, provenance={...})
 
 The header keeps what describes the acquisition (SOP class, study, window, manufacturer) and loses
-what identifies a person or no longer matches the pixels. ``spinegui.core.dicom_io.is_synthetic``
-is True for every file written here (ImageType, SeriesDescription and DerivationDescription say so).
+what identifies a person (DICOM PS3.15 Basic Application Level Confidentiality Profile with the
+Retain UIDs Option: see spinegui.core.dicom_deid) or no longer matches the pixels.
+``spinegui.core.dicom_io.is_synthetic`` is True for every file written here (ImageType,
+SeriesDescription and DerivationDescription say so).
 """
 
 from __future__ import annotations
@@ -15,30 +17,20 @@ import json
 
 import numpy as np
 
+from spinegui.core.dicom_deid import deidentify, mark_deidentified, profile_keywords
 from spinegui.core.dicom_write import encode_j2k_lossless
 
 SERIES_DESCRIPTION = "SYNTHETIC AUGMENTED"
 
-# Patient, staff, institution and date tags: removed (PS3.15 basic profile, in spirit). The type-2
-# ones in EMPTY_TYPE2 come back present but empty, as the IODs require.
-IDENTIFYING_TAGS = (
-    "PatientName", "PatientID", "IssuerOfPatientID", "PatientBirthDate", "PatientBirthTime",
-    "PatientSex", "PatientAge", "PatientSize", "PatientWeight", "PatientAddress",
-    "PatientTelephoneNumbers", "PatientMotherBirthName", "PatientBirthName", "OtherPatientIDs",
-    "OtherPatientIDsSequence", "OtherPatientNames", "MilitaryRank", "BranchOfService", "EthnicGroup",
-    "Occupation", "AdditionalPatientHistory", "PatientComments", "MedicalRecordLocator",
-    "ReferencedPatientSequence", "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName",
-    "ReferringPhysicianName", "ReferringPhysicianAddress", "ReferringPhysicianTelephoneNumbers",
-    "PerformingPhysicianName", "PhysiciansOfRecord", "NameOfPhysiciansReadingStudy", "OperatorsName",
-    "RequestingPhysician", "RequestAttributesSequence", "AccessionNumber", "StudyID", "StationName",
-    "DeviceSerialNumber", "RequestedProcedureID", "ScheduledProcedureStepID",
-    "PerformedProcedureStepID", "PerformedProcedureStepStartDate", "PerformedProcedureStepStartTime",
-    "StudyDate", "StudyTime", "SeriesDate", "SeriesTime", "AcquisitionDate", "AcquisitionTime",
-    "AcquisitionDateTime", "ContentDate", "ContentTime", "InstanceCreationDate", "InstanceCreationTime",
-    "OriginalAttributesSequence", "ImageComments",
-)
+# Type-2 attributes the IODs require present: after the profile they come back empty.
 EMPTY_TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "ReferringPhysicianName",
                "StudyDate", "StudyTime", "AccessionNumber", "StudyID")
+# What spinegui writes itself over the profile's removals: its SYNTHETIC marks and provenance.
+MARKS = ("SOPInstanceUID", "SeriesInstanceUID", "ImageType", "SeriesDescription", "DerivationDescription",
+         "SourceImageSequence", "ImageComments")
+# The profile's attributes (PS3.15 Table E.1-1) that an output never carries with a value: those it
+# removes or empties, less the marks above.
+IDENTIFYING_TAGS = tuple(k for k in profile_keywords("XZ") if k not in MARKS)
 # Pixel-module and frame tags that describe the source's pixels, not ours: rewritten or dropped.
 PIXEL_TAGS = (
     "PixelData", "FloatPixelData", "DoubleFloatPixelData", "NumberOfFrames", "FrameIncrementPointer",
@@ -69,14 +61,13 @@ def derived_dicom(source, pixels: np.ndarray, *, image_id: str, series_id: str, 
         ds = Dataset()  # a plain copy: the source's encoding (e.g. big endian) must not come along
         for elem in source:
             ds.add(copy.deepcopy(elem))
-        ds.remove_private_tags()  # private blocks may hold anything, identifying data included
-        for keyword in IDENTIFYING_TAGS + PIXEL_TAGS:
+        for keyword in PIXEL_TAGS:
             if keyword in ds:
                 delattr(ds, keyword)
+        # PS3.15 Basic Profile, private tags included; UIDs retained: the file names its source.
+        deidentify(ds, retain_uids=True)
         for keyword in EMPTY_TYPE2:
             setattr(ds, keyword, "")
-        ds.PatientIdentityRemoved = "YES"
-        ds.DeidentificationMethod = "spinegui augment: patient, staff, institution, date and private tags removed"
         _spacing(ds, params)
 
         source_uid = str(source.get("SOPInstanceUID") or provenance.get("source_image_id", ""))
@@ -97,6 +88,7 @@ def derived_dicom(source, pixels: np.ndarray, *, image_id: str, series_id: str, 
         ds.PhotometricInterpretation = "MONOCHROME1" if invert else "MONOCHROME2"
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, bits_stored, bits_stored - 1, 0
         ds.RescaleIntercept, ds.RescaleSlope = "0", "1"
+        mark_deidentified(ds, retain_uids=True, method="spinegui augment")
     return encode_j2k_lossless(ds, pixels)
 
 

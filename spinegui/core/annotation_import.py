@@ -78,8 +78,9 @@ def imported_annotations(image_id: str, current: ImageAnnotations, imported: Ima
 def plan_import(images: Iterable[AnnotatedImage], known: Container[str],
                 current: Callable[[str], ImageAnnotations], reader: str,
                 sizes: dict[str, tuple[int, int]]) -> tuple[list[Change], dict]:
-    """The changes an import makes, and its counts. Images not in `known` are skipped (counted); a
-    later entry for the same image wins. Returns (changes, {"images_changed", "boxes" (the boxes the
+    """The changes an import makes, and its counts. Images not in `known` are skipped (counted): an id
+    from the file is only ever matched against the index's own (plain file names, spinegui.core.ids),
+    never used to name a file. A later entry for the same image wins. Returns (changes, {"images_changed", "boxes" (the boxes the
     known images hold in the file), "unknown_images", "unchanged" (known images already as in the file)}).
     """
     latest: dict[str, ImageAnnotations] = {}

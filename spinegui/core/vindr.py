@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spinegui.core.errors import InputError
+from spinegui.core.ids import id_problem, shown
 
 COLUMNS = ("study_id", "series_id", "image_id", "rad_id", "lesion_type", "xmin", "ymin", "xmax", "ymax")
 LESION_TYPES = (
@@ -221,6 +222,12 @@ def _parse_row(row, col, csv_path, line_no, problems) -> tuple | None:
     for id_col in ("study_id", "series_id", "image_id"):
         if not get[id_col]:
             return bad(f"empty {id_col}")
+        if not get[id_col].isprintable():
+            return bad(f"{id_col} {shown(get[id_col])} contains a control character")
+    # The image id names the image's file: data, never a path (no "../", no absolute path).
+    problem = id_problem(get["image_id"])
+    if problem:
+        return bad(f"image_id {shown(get['image_id'])} is not a plain file name ({problem})")
     label = get["lesion_type"]
     if label not in LABELS:
         close = difflib.get_close_matches(label, LABELS, n=1)

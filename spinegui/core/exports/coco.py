@@ -24,10 +24,11 @@ def _r(v: float) -> float:
 
 
 def write(images: list[AnnotatedImage], out: Path, sizes: dict[str, tuple[int, int]]) -> list[Path]:
+    groups = by_split(images)  # checks every id and split before the first folder is made
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     categories = [{"id": i, "name": name, "supercategory": "lesion"} for name, i in COCO_IDS.items()]
     written = []
-    for split, ims in by_split(images).items():
+    for split, ims in groups.items():
         coco_images, anns = [], []
         for n, im in enumerate(ims, 1):
             rows, cols = sizes[im.image_id]
@@ -83,5 +84,5 @@ def _read_file(path: Path) -> list[AnnotatedImage]:
     out = []
     for key, img in metas.items():
         image_id = img.get("vindr_image_id") or Path(img.get("file_name", str(key))).stem
-        out.append(make_image(str(image_id), img, boxes[key]))
+        out.append(make_image(str(image_id), img, boxes[key], where=path))
     return out

@@ -7,6 +7,7 @@ from typing import Iterable
 
 from spinegui.core.annotation_model import AnnBox, AnnotatedImage, ImageAnnotations, check_lesion_type, renumbered
 from spinegui.core.errors import InputError
+from spinegui.core.ids import safe_id
 from spinegui.core.vindr import LESION_TYPES, SPLITS
 
 # Stable category ids: COCO counts from 1 (0 is background by convention), YOLO from 0.
@@ -24,8 +25,13 @@ def num(v: float) -> str:
 
 
 def by_split(images: Iterable[AnnotatedImage]) -> dict[str, list[AnnotatedImage]]:
+    """Images per split. Every writer groups through here, and ids and splits name files: InputError
+    for one that is not a plain file name, before anything is written."""
     out: dict[str, list[AnnotatedImage]] = {s: [] for s in SPLITS}
     for im in images:
+        safe_id(im.image_id)
+        if im.split not in out:
+            safe_id(im.split, f"image {im.image_id}: split")
         out.setdefault(im.split, []).append(im)
     return out
 
@@ -69,7 +75,9 @@ def make_box(where: str | Path, lesion_type: object, xyxy, meta: dict) -> AnnBox
                   edited_by, (meta.get("edited_at") or None) if edited_by else None)
 
 
-def make_image(image_id: str, meta: dict, boxes: list[AnnBox]) -> AnnotatedImage:
+def make_image(image_id: str, meta: dict, boxes: list[AnnBox], where: str | Path | None = None) -> AnnotatedImage:
+    """An image read back from a file (`where`); InputError when its id is not a plain file name."""
+    safe_id(image_id, where=where)
     verified_by = meta.get("verified_by") or None
     ann = ImageAnnotations(tuple(boxes), frozenset(r for r in meta.get("no_finding", []) if r),
                            verified_by, (meta.get("verified_at") or None) if verified_by else None)

@@ -16,16 +16,18 @@ from pathlib import Path
 from spinegui.core.annotation_model import AnnotatedImage
 from spinegui.core.errors import InputError
 from spinegui.core.exports.common import by_split, make_box, make_image, num
+from spinegui.core.ids import id_problem, shown
 from spinegui.core.vindr import COLUMNS, NO_FINDING, SPLITS
 
 PROVENANCE = ("edited_by", "edited_at", "verified_by", "verified_at")
 
 
 def write(images: list[AnnotatedImage], out: Path, provenance: bool = False) -> list[Path]:
+    groups = by_split(images)  # checks every id and split before the first folder is made
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     header = COLUMNS + (PROVENANCE if provenance else ())
     written = []
-    for split, ims in by_split(images).items():
+    for split, ims in groups.items():
         path = out / "annotations" / f"{split}.csv"
         with open(path, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh, lineterminator="\n")
@@ -71,8 +73,10 @@ def _read_csv(path: Path, split: str) -> list[AnnotatedImage]:
                 raise InputError(path, "missing column(s): " + ", ".join(missing))
             for line, row in enumerate(reader, start=2):
                 image_id = (row["image_id"] or "").strip()
-                if not image_id:
-                    raise InputError(path, f"line {line}: empty image_id")
+                problem = id_problem(image_id)  # an id names the image's file: never a path
+                if problem:
+                    raise InputError(path, f"line {line}: image_id {shown(image_id)} is not a plain file name "
+                                           f"({problem})")
                 meta = metas.setdefault(image_id, {"study_id": row["study_id"], "series_id": row["series_id"],
                                                    "split": split, "no_finding": []})
                 if row.get("verified_by"):
@@ -85,4 +89,4 @@ def _read_csv(path: Path, split: str) -> list[AnnotatedImage]:
                 boxes[image_id].append(make_box(f"{path}:{line}", row["lesion_type"], coords, row))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(path, f"cannot read: {exc}") from None
-    return [make_image(image_id, meta, boxes[image_id]) for image_id, meta in metas.items()]
+    return [make_image(image_id, meta, boxes[image_id], where=path) for image_id, meta in metas.items()]

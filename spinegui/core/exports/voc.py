@@ -15,6 +15,7 @@ from pathlib import Path
 from spinegui.core.annotation_model import AnnotatedImage
 from spinegui.core.errors import InputError
 from spinegui.core.exports.common import box_meta, by_split, image_meta, make_box, make_image, num
+from spinegui.core.ids import id_problem, safe_id, shown
 from spinegui.core.vindr import IMAGE_SUFFIX, SPLITS
 
 
@@ -26,13 +27,14 @@ def _sub(parent: ET.Element, tag: str, text: object = None) -> ET.Element:
 
 
 def write(images: list[AnnotatedImage], out: Path, sizes: dict[str, tuple[int, int]]) -> list[Path]:
+    groups = by_split(images)  # checks every id before the first folder is made
     ann_dir, sets_dir = out / "Annotations", out / "ImageSets" / "Main"
     ann_dir.mkdir(parents=True, exist_ok=True)
     sets_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for split, ims in by_split(images).items():
+    for split, ims in groups.items():
         for im in ims:
-            path = ann_dir / f"{im.image_id}.xml"
+            path = ann_dir / f"{safe_id(im.image_id)}.xml"
             ET.ElementTree(_element(im, sizes[im.image_id])).write(path, encoding="utf-8", xml_declaration=True)
             written.append(path)
         ids = sets_dir / f"{split}.txt"
@@ -83,10 +85,20 @@ def read(folder: Path) -> list[AnnotatedImage]:
     for split in SPLITS:  # the split lists give the export's order
         ids = folder / "ImageSets" / "Main" / f"{split}.txt"
         if ids.exists():
-            order += [ann_dir / f"{line.strip()}.xml" for line in ids.read_text(encoding="utf-8").split() if line]
+            order += [ann_dir / f"{_listed_id(ids, n, line)}.xml"
+                      for n, line in enumerate(ids.read_text(encoding="utf-8").splitlines(), 1) if line.strip()]
     listed = set(order)
     order += [p for p in sorted(ann_dir.glob("*.xml")) if p not in listed]
     return [_read_xml(p) for p in order]
+
+
+def _listed_id(ids: Path, line_no: int, line: str) -> str:
+    """An id from a split list: read as a file name in Annotations/, so it must be a plain one."""
+    image_id = line.strip()
+    problem = id_problem(image_id)
+    if problem:
+        raise InputError(ids, f"line {line_no}: image id {shown(image_id)} is not a plain file name ({problem})")
+    return image_id
 
 
 def _read_xml(path: Path) -> AnnotatedImage:
@@ -105,5 +117,7 @@ def _read_xml(path: Path) -> AnnotatedImage:
         coords = [text(bb, t) for t in ("xmin", "ymin", "xmax", "ymax")] if bb is not None else None
         box_info = {k: text(obj, k) for k in ("rad_id", "edited_by", "edited_at")}
         boxes.append(make_box(path, text(obj, "name"), coords, box_info))
-    image_id = Path(text(root, "filename")).stem or path.stem
-    return make_image(image_id, meta, boxes)
+    filename = text(root, "filename")
+    if filename:
+        safe_id(filename, "filename", where=path)  # a file beside the others, never a path
+    return make_image(Path(filename).stem or path.stem, meta, boxes, where=path)

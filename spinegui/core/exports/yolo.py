@@ -15,6 +15,7 @@ from pathlib import Path
 from spinegui.core.annotation_model import AnnotatedImage
 from spinegui.core.errors import InputError
 from spinegui.core.exports.common import YOLO_IDS, box_meta, by_split, image_meta, make_box, make_image
+from spinegui.core.ids import safe_id
 from spinegui.core.vindr import LESION_TYPES
 
 META_FILE = "spinegui_meta.json"
@@ -22,6 +23,7 @@ META_FORMAT = "spinegui-yolo-meta"
 
 
 def write(images: list[AnnotatedImage], out: Path, sizes: dict[str, tuple[int, int]]) -> list[Path]:
+    groups = by_split(images)  # checks every id and split before the first file is written
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "classes.txt", out / "data.yaml", out / META_FILE]
     written[0].write_text("".join(f"{name}\n" for name in LESION_TYPES), encoding="utf-8")
@@ -32,8 +34,8 @@ def write(images: list[AnnotatedImage], out: Path, sizes: dict[str, tuple[int, i
         f"path: .\ntrain: images/train\nval: images/test\nnc: {len(LESION_TYPES)}\nnames: [{names}]\n",
         encoding="utf-8")
     meta: dict = {"format": META_FORMAT, "version": 1, "images": {}}
-    for split, ims in by_split(images).items():
-        label_dir = out / "labels" / split
+    for split, ims in groups.items():
+        label_dir = out / "labels" / safe_id(split, "split")
         label_dir.mkdir(parents=True, exist_ok=True)
         for im in ims:
             rows, cols = sizes[im.image_id]
@@ -43,7 +45,7 @@ def write(images: list[AnnotatedImage], out: Path, sizes: dict[str, tuple[int, i
                 cx, cy, w, h = (x0 + x1) / 2 / cols, (y0 + y1) / 2 / rows, (x1 - x0) / cols, (y1 - y0) / rows
                 # 8 decimals of a <= 4,300 px side: < 1e-4 px
                 lines.append(f"{YOLO_IDS[b.lesion_type]} {cx:.8f} {cy:.8f} {w:.8f} {h:.8f}\n")
-            path = label_dir / f"{im.image_id}.txt"
+            path = label_dir / f"{safe_id(im.image_id)}.txt"
             path.write_text("".join(lines), encoding="utf-8")
             written.append(path)
             meta["images"][im.image_id] = {**image_meta(im), "width": cols, "height": rows,
@@ -68,7 +70,14 @@ def read(folder: Path) -> list[AnnotatedImage]:
 
 
 def _read_image(folder: Path, image_id: str, meta: dict, classes: list[str]) -> AnnotatedImage:
-    path = folder / "labels" / meta.get("split", "") / f"{image_id}.txt"
+    # The side file's ids and splits name label files: plain file names only, never paths.
+    where = folder / META_FILE
+    safe_id(image_id, where=where)
+    if not isinstance(meta, dict):
+        raise InputError(where, f"image {image_id}: not a JSON object")
+    split = meta.get("split", "")
+    path = folder / "labels" / (safe_id(split, f"image {image_id}: split", where) if split else "")
+    path = path / f"{image_id}.txt"
     try:
         lines = [ln.split() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
         cols, rows = float(meta["width"]), float(meta["height"])
@@ -91,4 +100,4 @@ def _read_image(folder: Path, image_id: str, meta: dict, classes: list[str]) -> 
             raise InputError(path, f"line {n}: expected 'class cx cy w h' with a class in classes.txt") from None
         xyxy = ((cx - w / 2) * cols, (cy - h / 2) * rows, (cx + w / 2) * cols, (cy + h / 2) * rows)
         boxes.append(make_box(f"{path}:{n}", label, xyxy, bm))
-    return make_image(image_id, meta, boxes)
+    return make_image(image_id, meta, boxes, where=where)
