@@ -4,7 +4,6 @@ call the same job)."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from spinegui.core.errors import InputError
@@ -29,6 +28,12 @@ half geometric copies with preset hybrid-geometric)."""
 def add_parsers(sub) -> None:
     import argparse
 
+    from spinegui.core.argtypes import number
+
+    # 0 stands for "the default" inside the config (size, lr, workers, threads): the options default to
+    # None and refuse an explicit 0, which would otherwise be replaced without a word. experiment_config
+    # checks every range again (config.toml of a resumed run included).
+
     e = sub.add_parser("experiment", help="run a case study: protocols x strategies x models, with test "
                                           "metrics and compute cost",
                        description="Plans every protocol x strategy (the per-class table is printed first), "
@@ -45,14 +50,15 @@ def add_parsers(sub) -> None:
                                                         "(default resnet18, the one that trains on a CPU)")
     e.add_argument("--strategies", default="none,basic,gan,hybrid", help="comma-separated (default: all four)")
     e.add_argument("--protocol", choices=("safe", "paper", "both"), default="both")
-    e.add_argument("--size", type=int, default=0, help="input size in px (default: 224, 299 for inception_v3)")
+    e.add_argument("--size", type=number(int, 1), default=None,
+                   help="input size in px (default: 224, 299 for inception_v3)")
     e.add_argument("--epochs", type=int, default=30, help="classifier epochs at most (default 30)")
     e.add_argument("--patience", type=int, default=5, help="early stop after this many epochs without a better "
                                                            "validation macro-F1 (0: never; default 5)")
     e.add_argument("--batch", type=int, default=32)
     e.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
-    e.add_argument("--lr", type=float, default=0.0, help="learning rate (default: adamw 1e-3, sgd 1e-2; ten "
-                                                         "times less with --weights), cosine schedule")
+    e.add_argument("--lr", type=number(float, above=0), default=None,
+                   help="learning rate (default: adamw 1e-3, sgd 1e-2; ten times less with --weights), cosine schedule")
     e.add_argument("--flip", action="store_true", help="random horizontal flips while training")
     e.add_argument("--per-class", default="balance", help="target images per class: balance (grow every class "
                                                           "to the largest) or a number such as 4000 (the preprint's)")
@@ -69,9 +75,11 @@ def add_parsers(sub) -> None:
                    help="local ImageNet weights for a model (.safetensors or .pth); repeatable")
     e.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--workers", type=int, default=0, help="cache decoding processes (default: all cores)")
-    e.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's; 1 is often "
-                                                          "faster on a CPU that other programs keep busy)")
+    e.add_argument("--workers", type=number(int, 1), default=None,
+                   help="cache decoding processes (default: all cores)")
+    e.add_argument("--threads", type=number(int, 1), default=None,
+                   help="CPU threads for torch (default: torch's; 1 is often faster on a CPU that other programs "
+                        "keep busy)")
     e.add_argument("--workspace", help="workspace folder (default: the dataset's usual one)")
     e.add_argument("--out", required=True, help="experiment folder to create")
     e.add_argument("--plan-only", action="store_true", help="print the per-class table and stop")
@@ -83,6 +91,8 @@ def add_parsers(sub) -> None:
 
 
 def experiment_values(args) -> dict:
+    from spinegui.train.experiment_config import DEFAULTS
+
     root = Path(args.root).expanduser().resolve()
     if not root.is_dir():
         raise InputError(root, "dataset folder not found")
@@ -101,7 +111,8 @@ def experiment_values(args) -> dict:
               "per_class": args.per_class, "weights": weights}
     for name in ("size", "epochs", "patience", "batch", "optimizer", "lr", "flip", "on_the_fly", "max_real",
                  "val_fraction", "gan_epochs", "gan_size", "gan_width", "bootstrap", "device", "seed", "workers", "threads"):
-        values[name] = getattr(args, name)
+        value = getattr(args, name)
+        values[name] = DEFAULTS[name] if value is None else value   # None: not given (see add_parsers)
     if args.workspace:
         values["workspace"] = str(Path(args.workspace).expanduser().resolve())
     return values
@@ -120,28 +131,26 @@ def _print_results(out: Path) -> None:
 
 def cmd_experiment(args) -> int:
     from spinegui.jobs import runfolder as rf
-    from spinegui.jobs.cli import run_foreground
+    from spinegui.jobs.cli import require_device, run_foreground
+    from spinegui.jobs.runner import check_new_run
 
     out = Path(args.out).expanduser().resolve()
-    if rf.is_run_dir(out) or (out / rf.CONFIG).exists():
-        if args.resume:
-            if rf.read_config(out).get("kind") != "experiment":
-                raise InputError(out, "is not an experiment run")
-            if rf.refresh_status(out)["state"] == "done":
-                print(f"{out}: done already")
-                _print_results(out)
-                return 0
-            rc = run_foreground(None, None, out, resume=True)
-            if rc == 0:
-                _print_results(out)
-            return rc
-        if not args.overwrite:
-            raise InputError(out, "an experiment is already there; pass --resume to go on with it or --overwrite "
-                                  "to start again")
-        if rf.refresh_status(out)["state"] in ("running", "queued"):
-            raise InputError(out, "that experiment is running; cancel it first (spinegui cancel)")
-    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError(out, "exists and is not an empty folder nor an experiment; choose another folder")
+    if args.resume and (rf.is_run_dir(out) or (out / rf.CONFIG).exists()):
+        if rf.read_config(out).get("kind") != "experiment":
+            raise InputError(out, "is not an experiment run")
+        if rf.refresh_status(out)["state"] == "done":
+            print(f"{out}: done already")
+            _print_results(out)
+            return 0
+        rc = run_foreground(None, None, out, resume=True)
+        if rc == 0:
+            _print_results(out)
+        return rc
+    require_device(args.device)   # before any folder is written (issue 14, defect 10)
+    root = Path(args.root).expanduser().resolve()
+    # The output-folder rule (spinegui/core/outdir.py), before the planning: nothing is deleted here.
+    check_new_run("experiment", out, overwrite=args.overwrite, dataset=root,
+                  taken="an experiment is already there; pass --resume to go on with it or --overwrite to start again")
 
     from spinegui.core.vindr import load_index
     from spinegui.train.experiment_config import experiment_config
@@ -160,10 +169,8 @@ def cmd_experiment(args) -> int:
     print(format_table(plans))
     if args.plan_only:
         return 0
-    if out.exists() and args.overwrite:
-        shutil.rmtree(out)
     values["classes"] = cfg["classes"]
-    rc = run_foreground("experiment", {**values, "kind": "experiment"}, out)
+    rc = run_foreground("experiment", {**values, "kind": "experiment"}, out, overwrite=args.overwrite)
     if rc == 0:
         _print_results(out)
     return rc

@@ -12,6 +12,7 @@ from pathlib import Path
 from spinegui.core.errors import InputError
 
 PICTURES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+FIGURES_KIND = "report-figures"   # what core/outdir.py's list in the figures folder names
 
 
 def add_parsers(sub) -> None:
@@ -21,7 +22,10 @@ def add_parsers(sub) -> None:
     r.add_argument("--open", action="store_true", help="open the report in the web browser")
     r.add_argument("--out", type=Path, default=None, help="write the page here instead of RUN/report.html")
     r.add_argument("--figures", type=Path, default=None, metavar="DIR",
-                   help="also write README figures into DIR: confusion_<run>.svg, compute.svg, results.md")
+                   help="also write README figures into DIR (new or empty): confusion_<run>.svg, compute.svg, "
+                        "results.md")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace the figures an earlier `spinegui report --figures` wrote in DIR")
     r.set_defaults(handler=cmd_report)
 
     g = sub.add_parser("gradcam", help="Grad-CAM overlay: where a trained classifier found the evidence for a "
@@ -39,12 +43,24 @@ def add_parsers(sub) -> None:
 
 
 def cmd_report(args) -> int:
+    from spinegui.core import outdir
     from spinegui.core.report import write_figures, write_report
 
+    figures = None
+    if args.figures is not None:   # the output-folder rule (core/outdir.py), before anything is written
+        keep = {"dataset": _dataset_of(args.run), "keep": [(args.run, "the experiment folder")]}
+        figures = outdir.check(args.figures, FIGURES_KIND, overwrite=args.overwrite, **keep)
     path = write_report(args.run, args.out)
     print(f"wrote {path}")
-    if args.figures is not None:
-        for f in write_figures(args.run, args.figures):
+    if args.out is None:   # RUN/report.html is the experiment's own file: --overwrite may replace it
+        outdir.adopt(args.run, outdir.run_kind("experiment"), path)
+    if figures is not None:
+        outdir.prepare(figures, FIGURES_KIND, overwrite=args.overwrite, **keep)
+        try:
+            written = write_figures(args.run, figures)
+        finally:
+            outdir.seal(figures, FIGURES_KIND)
+        for f in written:
             print(f"wrote {f}")
     if args.open:
         import webbrowser
@@ -52,6 +68,17 @@ def cmd_report(args) -> int:
         if not webbrowser.open(path.resolve().as_uri()):
             print(f"spinegui: no web browser found; open {path} yourself", file=sys.stderr)
     return 0
+
+
+def _dataset_of(run_dir: Path) -> str | None:
+    """The dataset an experiment folder was made from (its config.toml's root), if it says."""
+    from spinegui.core.limits import read_toml
+
+    try:
+        root = read_toml(Path(run_dir) / "config.toml").get("root")
+    except (OSError, InputError):
+        return None
+    return root if isinstance(root, str) else None
 
 
 # --- gradcam ------------------------------------------------------------------------------------------
@@ -103,11 +130,11 @@ def _read_image(image: str, run_dir: Path | None):
         return _read_picture(path) if path.suffix.lower() in PICTURES else read_image(path).display()
     root = None
     if run_dir is not None:
-        import tomllib
+        from spinegui.core.limits import read_toml
 
         try:
-            root = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8")).get("root")
-        except (OSError, tomllib.TOMLDecodeError):
+            root = read_toml(run_dir / "config.toml").get("root")
+        except (OSError, InputError):
             root = None
     if not root:
         raise InputError(path, "no such file (an image id needs an experiment folder whose dataset is known)")

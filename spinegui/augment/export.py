@@ -25,7 +25,6 @@ import difflib
 import hashlib
 import io
 import json
-import shutil
 from collections import Counter, defaultdict
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -38,14 +37,16 @@ import numpy as np
 
 from spinegui import __version__
 from spinegui.augment.knobs import ConfigError, changed, validate
+from spinegui.core import outdir
 from spinegui.core.errors import InputError
+from spinegui.core.ids import safe_id
 from spinegui.core.vindr import COLUMNS, LABELS, NO_FINDING, ImageRecord, load_index
 from spinegui.core.workspace import atomic_write_bytes
 
 MAX_DRAWS = 10
 CHUNK = 8          # outputs per job: few enough that a lone source still spreads over the workers
 REPORT_NAME = "augment_report.json"
-_OUR_ENTRIES = ("annotations", "train_images", "test_images", REPORT_NAME)
+OUTPUT_KIND = "augment"     # what core/outdir.py's list in the output folder names
 
 
 @dataclass
@@ -120,33 +121,11 @@ def _check_number(name: str, value: int, low: int) -> int:
 
 
 def _prepare_out(out: Path, root: Path, overwrite: bool) -> Path:
-    """Refuse an out folder inside the dataset (or holding it); clear an earlier export with overwrite."""
-    out_r, root_r = out.resolve(), root.resolve()
-    if out_r == root_r or root_r in out_r.parents:
-        raise InputError(out, "is inside the dataset folder, which spinegui never writes; choose another")
-    if out_r in root_r.parents:
-        raise InputError(out, "holds the dataset folder; choose a folder of its own")
-    if out.exists() and not out.is_dir():
-        raise InputError(out, "exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise InputError(out, "exists and is not empty; choose a new or empty folder, or pass --overwrite")
-        # Only ever delete what an earlier export wrote, and only where one did.
-        if not (out / REPORT_NAME).is_file():
-            raise InputError(out, f"is not empty and holds no {REPORT_NAME}: --overwrite only replaces an "
-                                  "earlier `spinegui augment` output")
-        for name in _OUR_ENTRIES:
-            target = out / name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            elif target.exists() or target.is_symlink():
-                target.unlink()
-    try:
-        for sub in ("annotations", "train_images", "test_images"):
-            (out / sub).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(out, f"cannot create: {exc.strerror or exc}") from None
-    return out
+    """The output folder by the rule of spinegui/core/outdir.py: never in (or holding) the dataset; a
+    folder that is not empty only with overwrite, and only an earlier `spinegui augment` output, of
+    which exactly the files it wrote are deleted."""
+    return outdir.prepare(out, OUTPUT_KIND, overwrite=overwrite, dataset=root,
+                          subdirs=("annotations", "train_images", "test_images"))
 
 
 # --- planning -----------------------------------------------------------------------------------
@@ -236,7 +215,7 @@ def _one_output(job: _Job, slot: _Slot, aug, header, img, bits: int) -> dict:
     }
     data = derived_dicom(header, res.image, image_id=slot.image_id, series_id=job.series_id,
                          bits_stored=bits, invert=img.invert, params=res.params, provenance=provenance)
-    atomic_write_bytes(Path(job.out) / "train_images" / f"{slot.image_id}.dicom", data)
+    atomic_write_bytes(Path(job.out) / "train_images" / f"{safe_id(slot.image_id)}.dicom", data)
     return {"j": slot.j, "label": slot.label, "image_id": slot.image_id, "rows": rows, "dropped": dropped,
             "redraws": attempt}
 
@@ -283,25 +262,29 @@ def export_augmented(root, config: dict, classes, per_class: int, seed: int, out
             raise InputError(index.root, f"no train image {what} to augment")
         order[label] = _source_order(recs, label, seed)
     out = _prepare_out(Path(out).expanduser(), index.root, overwrite)
-
-    slots_for = {label: [(j, order[label][j % len(order[label])]) for j in range(per_class)] for label in classes}
-    run = _Run(index, config, seed, out, workers, progress, should_stop, per_class * len(classes))
     try:
-        failed: dict[str, str] = {}
-        while slots_for and not run.cancelled:
-            failed.update(run.pass_(slots_for))
-            # Outputs whose source failed go round the class's remaining sources, until none is left.
-            retry = {}
-            for label, items in slots_for.items():
-                todo = [j for j, src in items if src in failed]
-                left = [s for s in order[label] if s not in failed]
-                if todo and left:
-                    retry[label] = [(j, left[k % len(left)]) for k, j in enumerate(todo)]
-            slots_for = retry
+        slots_for = {label: [(j, order[label][j % len(order[label])]) for j in range(per_class)]
+                     for label in classes}
+        run = _Run(index, config, seed, out, workers, progress, should_stop, per_class * len(classes))
+        try:
+            failed: dict[str, str] = {}
+            while slots_for and not run.cancelled:
+                failed.update(run.pass_(slots_for))
+                # Outputs whose source failed go round the class's remaining sources, until none is left.
+                retry = {}
+                for label, items in slots_for.items():
+                    todo = [j for j, src in items if src in failed]
+                    left = [s for s in order[label] if s not in failed]
+                    if todo and left:
+                        retry[label] = [(j, left[k % len(left)]) for k, j in enumerate(todo)]
+                slots_for = retry
+        finally:
+            run.close()
+        command = command or _command(root, config, classes, per_class, seed, out)
+        return run.finish(classes, per_class, command)
     finally:
-        run.close()
-    command = command or _command(root, config, classes, per_class, seed, out)
-    return run.finish(classes, per_class, command)
+        # Even after a failure: what was written is listed, so that --overwrite can replace it.
+        outdir.seal(out, OUTPUT_KIND)
 
 
 def _command(root, config, classes, per_class, seed, out) -> str:

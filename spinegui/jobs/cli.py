@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
+from spinegui.core.argtypes import number
 from spinegui.core.errors import InputError
 from spinegui.jobs import runfolder as rf
 from spinegui.jobs.runner import DEFAULT_GRACE_S, cancel_run, start_job
@@ -31,6 +32,7 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
 
 # --- parsers ---------------------------------------------------------------------------------------
 def add_parsers(subparsers) -> None:
+    grace = number(float, 0, 86400)   # NaN would skip the wait and kill at once; inf would never kill
     j = subparsers.add_parser("jobs", help="list runs: kind, state, progress, times, message")
     j.add_argument("root", type=Path, nargs="?", default=None, metavar="RUN_ROOT",
                    help="a folder of runs (default: the runs of every workspace)")
@@ -39,13 +41,13 @@ def add_parsers(subparsers) -> None:
 
     r = subparsers.add_parser("resume", help="resume a cancelled or failed run here, with a progress bar")
     r.add_argument("run", type=Path, metavar="RUN", help="the run folder")
-    r.add_argument("--grace", type=float, default=DEFAULT_GRACE_S,
+    r.add_argument("--grace", type=grace, default=DEFAULT_GRACE_S,
                    help="on Ctrl+C, seconds the job gets to checkpoint before it is killed (default 2)")
     r.set_defaults(handler=cmd_resume)
 
     c = subparsers.add_parser("cancel", help="stop a running job (it writes a checkpoint), from any terminal")
     c.add_argument("run", type=Path, metavar="RUN", help="the run folder")
-    c.add_argument("--grace", type=float, default=DEFAULT_GRACE_S,
+    c.add_argument("--grace", type=grace, default=DEFAULT_GRACE_S,
                    help="seconds the job gets to checkpoint and stop before it is killed (default 2)")
     c.add_argument("--no-wait", action="store_true", help="ask the job to stop and return at once")
     c.set_defaults(handler=cmd_cancel)
@@ -54,13 +56,13 @@ def add_parsers(subparsers) -> None:
                                                    "report, cancel and resume")
     s.add_argument("run", type=Path, nargs="?", default=None, metavar="RUN",
                    help="new run folder (default: a new folder under the data folder's runs/)")
-    s.add_argument("--steps", type=int, default=50)
-    s.add_argument("--sleep", type=float, default=0.02, help="seconds per step (default 0.02)")
-    s.add_argument("--fail-at", type=int, default=0, help="raise an exception at this step")
-    s.add_argument("--abort-at", type=int, default=0, help="crash hard (os.abort) at this step")
-    s.add_argument("--nan-at", type=int, default=0, help="diverge (NaN loss) at this step")
+    s.add_argument("--steps", type=number(int, 0), default=50)
+    s.add_argument("--sleep", type=number(float, 0, 3600), default=0.02, help="seconds per step (default 0.02)")
+    s.add_argument("--fail-at", type=number(int, 0), default=0, help="raise an exception at this step (0: never)")
+    s.add_argument("--abort-at", type=number(int, 0), default=0, help="crash hard (os.abort) at this step (0: never)")
+    s.add_argument("--nan-at", type=number(int, 0), default=0, help="diverge (NaN loss) at this step (0: never)")
     s.add_argument("--ignore-cancel", action="store_true", help="never stop when asked (tests the kill)")
-    s.add_argument("--grace", type=float, default=DEFAULT_GRACE_S)
+    s.add_argument("--grace", type=grace, default=DEFAULT_GRACE_S)
     s.set_defaults(handler=cmd_job_selftest)
 
 
@@ -99,6 +101,16 @@ def cmd_cancel(args) -> int:
         print(f"{args.run}: not running ({before['state']})")
         return EXIT_OK
     state = cancel_run(args.run, args.grace, wait=not args.no_wait)
+    if state not in rf.FINAL_STATES and not args.no_wait:
+        status = rf.refresh_status(args.run)
+        state, pid = status["state"], status.get("pid")
+        if (state not in rf.FINAL_STATES and status.get("host") in (None, rf.hostname()) and rf.pid_alive(pid)
+                and not rf.same_process(pid, status.get("pid_token"), strict=True)):
+            # status.json is a plain file: its pid alone may name any program by now (issue 14)
+            print(f"spinegui: error: {args.run}: did not stop within {args.grace:g} s, and process {pid} was not "
+                  "signalled: nothing recorded proves it is the job's (no matching start-time token); the cancel "
+                  "file stays, so the job stops by itself when it sees it", file=sys.stderr)
+            return EXIT_FAILED
     if state not in rf.FINAL_STATES:  # --no-wait, or a job on another machine: it stops when it sees it
         print(f"{args.run}: cancel requested")
     else:
@@ -239,14 +251,23 @@ def _num(v: Any) -> str:
 
 
 def run_foreground(kind: str | None, config: dict[str, Any] | None, run_dir: str | Path, resume: bool = False,
-                   *, grace: float = DEFAULT_GRACE_S, stream: TextIO | None = None) -> int:
+                   *, grace: float = DEFAULT_GRACE_S, stream: TextIO | None = None, overwrite: bool = False) -> int:
     """Run a job in its own process and follow it here with a progress line on stderr.
 
     Exit codes: 0 done; 1 failed (one line on stderr); 130 cancelled (Ctrl+C here, or `spinegui cancel`
-    elsewhere; the job wrote a checkpoint). Bad input (no such run, not a run, done already) raises
-    InputError, which the CLI prints as one line with exit code 2."""
+    elsewhere; the job wrote a checkpoint). Bad input (no such run, not a run, done already, a device
+    this machine lacks) raises InputError before anything is written, which the CLI prints as one
+    line with exit code 2. `overwrite`: replace an earlier run of the same kind in `run_dir`."""
     stream = stream or sys.stderr
-    handle = start_job(kind, config, run_dir, resume=resume)
+    if resume:
+        try:
+            device = rf.read_config(run_dir).get("device")
+        except InputError:
+            device = None  # start_job says what is wrong with the folder
+        require_device(device, run_dir)
+    else:
+        require_device((config or {}).get("device"))
+    handle = start_job(kind, config, run_dir, resume=resume, overwrite=overwrite)
     run_dir = handle.run_dir
     bar = ProgressLine(f"{run_dir.name}", stream)
     interrupts = []
@@ -281,6 +302,32 @@ def run_foreground(kind: str | None, config: dict[str, Any] | None, run_dir: str
         return EXIT_CANCELLED
     print(f"spinegui: error: {run_dir}: {message or state}", file=stream, flush=True)
     return EXIT_FAILED
+
+
+def require_device(device: Any, run_dir: str | Path | None = None) -> None:
+    """InputError when a job is set to run on a device this machine does not have (torch is
+    imported only then: "auto" and "cpu" cost nothing)."""
+    if device in (None, "", "auto", "cpu"):
+        return
+    import torch
+
+    try:
+        dev = torch.device(str(device))
+    except (RuntimeError, ValueError):
+        raise InputError(run_dir, f"unknown device {device!r}; use cpu, cuda or auto") from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0 or (dev.index or 0) >= n:
+            what = "no CUDA GPU" if n == 0 else f"{n} CUDA GPU{'s' if n > 1 else ''}"
+            _no_device(device, run_dir, f"torch sees {what} on this machine")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        _no_device(device, run_dir, "torch sees no Apple GPU on this machine")
+
+
+def _no_device(device: Any, run_dir: str | Path | None, why: str) -> None:
+    if run_dir is None:
+        raise InputError(None, f"--device {device}: {why}; use --device cpu (or auto)")
+    raise InputError(run_dir, f"runs on device {device}, but {why}; resume it on a machine that has one")
 
 
 def _catch_sigint(interrupts: list):

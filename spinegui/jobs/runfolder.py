@@ -6,6 +6,8 @@
     checkpoints/   the job's own business; any file in it means "the job can resume"
     output.log     the job process's stdout/stderr (and faulthandler's dump after a hard crash)
     cancel         present while a cancel is requested (any process may create it)
+    .spinegui-output.json  the run's own files (core/outdir.py), listed when the job ends: all that
+                   --overwrite may delete
 
 Readers here never need the process that wrote the folder: the GUI, `spinegui jobs` and another
 machine's torchrun see the same thing. Plain Python, no Qt, no torch.
@@ -19,7 +21,6 @@ import os
 import platform
 import socket
 import sys
-import tomllib
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -69,7 +70,7 @@ def one_line(text: Any) -> str:
 
 def pid_alive(pid: int | None) -> bool:
     """Is a process with this id running on this machine? (A zombie counts as dead.)"""
-    if not isinstance(pid, int) or pid <= 0:
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return False
     if os.name == "nt":
         return _pid_alive_windows(pid)
@@ -86,19 +87,32 @@ def pid_alive(pid: int | None) -> bool:
 
 
 def process_token(pid: int | None) -> str | None:
-    """Something that tells this process apart from a later one with the same id (Linux: start
-    time in clock ticks since boot). None where the platform does not say."""
-    fields = _proc_stat(pid) if isinstance(pid, int) and pid > 0 else None
-    return fields[19] if fields and len(fields) > 19 else None
+    """Something that tells this process apart from a later one with the same id: its start time
+    (Linux: clock ticks since boot; Windows: creation time; elsewhere, e.g. macOS: ps's lstart).
+    None where it cannot be read."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return None
+    fields = _proc_stat(pid)
+    if fields is not None or sys.platform.startswith("linux"):   # no /proc entry on Linux: no process
+        return fields[19] if fields and len(fields) > 19 else None
+    if os.name == "nt":
+        return _start_time_windows(pid)
+    return _start_time_ps(pid)
 
 
-def same_process(pid: int | None, token: str | None) -> bool:
-    """The process recorded as (pid, token) still runs: alive, and not a reused id."""
+def same_process(pid: int | None, token: str | None, *, strict: bool = False) -> bool:
+    """The process recorded as (pid, token) still runs: alive, and not a reused id.
+
+    Lenient (the default, for "is the run still going?"): a run recorded without a token, or on a
+    platform that gives none, counts as still going while its pid lives. strict (before a signal is
+    sent): the token must be recorded and match, because a bare pid may name any process by now."""
     if not pid_alive(pid):
         return False
-    if token is None:
+    if token is None and not strict:
         return True
     now = process_token(pid)
+    if strict:
+        return isinstance(token, str) and now is not None and now == token
     return now is None or now == token
 
 
@@ -108,6 +122,37 @@ def _proc_stat(pid: int) -> list[str] | None:
     except OSError:
         return None
     return raw[raw.rfind(")") + 2:].split()  # fields from "state" on; comm may contain spaces
+
+
+def _start_time_ps(pid: int) -> str | None:
+    """The start time as ps prints it (to the second: enough, a pid is not reused that fast)."""
+    import subprocess
+
+    env = {**os.environ, "LC_ALL": "C", "TZ": "UTC0"}   # the same text whoever asks
+    try:
+        out = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True, text=True,
+                             env=env, timeout=5, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return " ".join(out.split()) or None
+
+
+def _start_time_windows(pid: int) -> str | None:  # pragma: no cover - Windows only
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    kernel32.OpenProcess.restype = wintypes.HANDLE
+    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return None
+    try:
+        times = [wintypes.FILETIME() for _ in range(4)]  # creation, exit, kernel, user
+        if not kernel32.GetProcessTimes(wintypes.HANDLE(handle), *(ctypes.byref(t) for t in times)):
+            return None
+        return str((times[0].dwHighDateTime << 32) | times[0].dwLowDateTime)
+    finally:
+        kernel32.CloseHandle(wintypes.HANDLE(handle))
 
 
 def _pid_alive_windows(pid: int) -> bool:  # pragma: no cover - Windows only
@@ -151,13 +196,14 @@ def write_config(run_dir: Path, config: dict[str, Any]) -> None:
 
 
 def read_config(run_dir: str | Path) -> dict[str, Any]:
+    """The run's config.toml; a regular file of at most 1 MiB (core.limits), else InputError."""
+    from spinegui.core.limits import read_toml
+
     path = Path(run_dir) / CONFIG
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return read_toml(path, what="run config")
     except FileNotFoundError:
         raise InputError(Path(run_dir), "not a run folder (no config.toml)") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(path, f"unreadable run config: {exc}") from None
 
 
 # --- status.json ---------------------------------------------------------------------------------
@@ -370,6 +416,24 @@ def can_resume(run_dir: str | Path) -> bool:
         return any(p.is_file() for p in ck.rglob("*"))
     except OSError:
         return False
+
+
+# Events that mean the job did some of its work (a step, an epoch, a result), unlike logs, state
+# changes and the progress of filling the cache (which lives in the workspace, not the run).
+_WORK_EVENTS = frozenset({"loss", "epoch", "metric", "sample", "checkpoint", "result"})
+
+
+def ended_before_first_step(run_dir: str | Path, status: dict[str, Any] | None = None) -> bool:
+    """The run failed or was cancelled before its first step: nothing in it to resume or to keep."""
+    status = status or read_status(run_dir)
+    if status.get("state") not in ("failed", "cancelled") or can_resume(run_dir):
+        return False
+    try:
+        events, _ = read_events(run_dir)
+    except InputError:
+        return False
+    return not any(e.get("kind") in _WORK_EVENTS
+                   or (e.get("kind") == "progress" and e.get("stage") != "cache") for e in events)
 
 
 # --- listing -------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import weakref
 from pathlib import Path
 from typing import Any, Callable
 
+from spinegui.core import outdir
 from spinegui.core.errors import InputError
 from spinegui.jobs import runfolder as rf
 from spinegui.jobs.child import child_main
@@ -35,22 +36,57 @@ KILL_WAIT_S = 1.0  # after terminate(), before kill()
 
 
 # --- preparing the run folder --------------------------------------------------------------------
-def prepare_new(kind: str, config: dict[str, Any] | None, run_dir: str | Path) -> Path:
-    """Write config.toml and status "queued" into a new (or empty) run folder."""
+def check_new_run(kind: str, run_dir: str | Path, *, overwrite: bool = False, dataset: str | Path | None = None,
+                  taken: str = "already a run folder; resume it or choose a new folder") -> bool:
+    """InputError unless `run_dir` may take a new run of `kind` (core/outdir.py's rule); writes
+    nothing. True when an earlier run there is to be replaced: with `overwrite`, or without it when
+    that run (of the same kind) failed or was cancelled before its first step. `taken`: the reason
+    given for a run of the same kind that is kept."""
+    run_dir = outdir.guard(run_dir, dataset=dataset)
+    if rf.is_run_dir(run_dir) or (run_dir / rf.CONFIG).exists():
+        run_kind = rf.read_config(run_dir).get("kind")
+        if run_kind != kind:
+            raise InputError(run_dir, f"is a {run_kind!r} run, not {kind!r}; choose another folder")
+        status = rf.refresh_status(run_dir)
+        if status["state"] in rf.ACTIVE_STATES:
+            raise InputError(run_dir, f"that run is {status['state']}; cancel it first (spinegui cancel) "
+                                      "or choose another folder")
+        if not overwrite and not rf.ended_before_first_step(run_dir, status):
+            raise InputError(run_dir, taken)
+    elif not _is_empty(run_dir):
+        if not overwrite:
+            raise InputError(run_dir, "exists and is not an empty folder")
+    else:
+        return False
+    outdir.check(run_dir, outdir.run_kind(kind), overwrite=True, dataset=dataset)
+    return True
+
+
+def _is_empty(folder: Path) -> bool:
+    try:
+        return not folder.exists() or not any(folder.iterdir())
+    except OSError as exc:
+        raise InputError(folder, f"cannot read the folder: {exc.strerror or exc}") from None
+
+
+def prepare_new(kind: str, config: dict[str, Any] | None, run_dir: str | Path, *, overwrite: bool = False) -> Path:
+    """Write config.toml and status "queued" into a new (or empty) run folder; with `overwrite`,
+    in place of an earlier run of the same kind (see check_new_run)."""
     job_target(kind)  # unknown kinds are refused before anything is written
     run_dir = Path(run_dir)
     config = dict(config or {})
     if config.get("kind", kind) != kind:
         raise InputError(None, f"config kind {config['kind']!r} does not match job kind {kind!r}")
-    if rf.is_run_dir(run_dir) or (run_dir / rf.CONFIG).exists():
-        raise InputError(run_dir, "already a run folder; resume it or choose a new folder")
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        raise InputError(run_dir, "exists and is not an empty folder")
+    # A job's "root" is its dataset: no run folder goes into it.
+    dataset = config.get("root") if isinstance(config.get("root"), str) else None
+    replace = check_new_run(kind, run_dir, overwrite=overwrite, dataset=dataset)
     full = {"kind": kind, "seed": config.pop("seed", 0), "device": config.pop("device", "auto")}
     config.pop("kind", None)
     full.update(config)
     full["created"] = rf.utc_now()
     full["versions"] = {**rf.versions(), **(config.get("versions") or {})}
+    mark = outdir.run_kind(kind)
+    outdir.prepare(run_dir, mark, overwrite=replace, dataset=dataset)
     try:
         (run_dir / rf.CHECKPOINTS).mkdir(parents=True, exist_ok=True)
         rf.write_config(run_dir, full)
@@ -58,7 +94,18 @@ def prepare_new(kind: str, config: dict[str, Any] | None, run_dir: str | Path) -
         rf.write_status(run_dir, _queued_status(kind, {"device": _device_or_none(full["device"])}))
     except OSError as exc:
         raise InputError(run_dir, f"cannot write the run folder: {exc.strerror or exc}") from None
+    outdir.seal(run_dir, mark)  # the job's files join the list when it ends (JobHandle)
     return run_dir
+
+
+def seal_run(run_dir: str | Path) -> None:
+    """List every file of an ended run as its own, so that --overwrite may replace it later."""
+    try:
+        kind = rf.read_config(run_dir).get("kind")
+    except InputError:
+        return
+    if kind:
+        outdir.seal(run_dir, outdir.run_kind(kind))
 
 
 def prepare_resume(run_dir: str | Path, kind: str | None = None) -> tuple[str, Path]:
@@ -220,6 +267,7 @@ class JobHandle:
         self._exitcode = p.exitcode
         try:
             self._finalize(p.exitcode)
+            seal_run(self.run_dir)
         finally:
             rf._owned.discard(str(self.run_dir.resolve()))
             self._done.set()
@@ -277,24 +325,25 @@ def describe_exit(exitcode: int | None) -> str:
 
 # --- starting ------------------------------------------------------------------------------------
 def start_job(kind: str | None, config: dict[str, Any] | None, run_dir: str | Path, *, resume: bool = False,
-              on_exit: Callable[[JobHandle], None] | None = None) -> JobHandle:
+              on_exit: Callable[[JobHandle], None] | None = None, overwrite: bool = False) -> JobHandle:
     """Start a job in a new process and return at once.
 
-    New run: `run_dir` must be new or empty; config.toml is written from `kind` + `config`.
+    New run: `run_dir` must be new or empty (or, with `overwrite`, an earlier run of the same kind;
+    see check_new_run); config.toml is written from `kind` + `config`.
     resume=True: `run_dir` is an existing cancelled/failed run; its config.toml is read again (the
     `config` argument is ignored, `kind` may be None) and events.jsonl goes on."""
-    kind, run_dir = prepare(kind, config, run_dir, resume=resume)
+    kind, run_dir = prepare(kind, config, run_dir, resume=resume, overwrite=overwrite)
     return launch(kind, run_dir, resume=resume, on_exit=on_exit)
 
 
 def prepare(kind: str | None, config: dict[str, Any] | None, run_dir: str | Path, *,
-            resume: bool) -> tuple[str, Path]:
+            resume: bool, overwrite: bool = False) -> tuple[str, Path]:
     """A new run folder (status queued), or an existing run made ready to go on: (kind, run_dir)."""
     if resume:
         return prepare_resume(run_dir, kind)
     if kind is None:
         raise InputError(None, "a new job needs a kind")
-    return kind, prepare_new(kind, config, run_dir)
+    return kind, prepare_new(kind, config, run_dir, overwrite=overwrite)
 
 
 def launch(kind: str, run_dir: Path, *, resume: bool, on_exit: Callable[[JobHandle], None] | None = None,
@@ -318,8 +367,10 @@ def launch(kind: str, run_dir: Path, *, resume: bool, on_exit: Callable[[JobHand
 
 # --- cancelling a run of any process -------------------------------------------------------------
 def cancel_run(run_dir: str | Path, grace: float = DEFAULT_GRACE_S, *, wait: bool = True) -> str:
-    """Cancel a run, whoever started it: the cancel file, then (after `grace`) a kill by pid.
-    Returns the state after that (a run already ended keeps its state)."""
+    """Cancel a run, whoever started it: the cancel file, then (after `grace`) a kill by pid, but only
+    of the process the run recorded (pid and start-time token both match): status.json is a plain file,
+    and a bare pid may name any program by now. Returns the state after that (a run already ended keeps
+    its state; one whose process could not be told apart stays running, its cancel file in place)."""
     run_dir = Path(run_dir)
     status = rf.refresh_status(run_dir)
     if status["state"] in rf.FINAL_STATES:
@@ -345,8 +396,9 @@ def cancel_run(run_dir: str | Path, grace: float = DEFAULT_GRACE_S, *, wait: boo
     pid, token = status.get("pid"), status.get("pid_token")
     if pid is None or status.get("host") not in (None, rf.hostname()):
         return status["state"]  # another machine's job (shared disk): the cancel file is all we can do
-    if rf.same_process(pid, token):
-        _kill_pid(pid, token)
+    if not rf.same_process(pid, token, strict=True):
+        return status["state"]   # not provably the job's process: signal nothing, claim nothing
+    _kill_pid(pid, token)
     # The owner (if any) reaps the process and may write the state; give it a moment, then write it.
     end = time.monotonic() + 1.0
     while time.monotonic() < end:
@@ -362,22 +414,24 @@ def cancel_run(run_dir: str | Path, grace: float = DEFAULT_GRACE_S, *, wait: boo
 
 
 def _kill_pid(pid: int, token: str | None) -> None:
+    if not rf.same_process(pid, token, strict=True):   # checked here too: this is the one that signals
+        return
     try:
         os.kill(pid, signal.SIGTERM)  # TerminateProcess on Windows
     except OSError:
         return
     end = time.monotonic() + KILL_WAIT_S
     while time.monotonic() < end:
-        if not rf.same_process(pid, token):
+        if not rf.same_process(pid, token, strict=True):
             return
         time.sleep(0.05)
-    if os.name != "nt" and rf.same_process(pid, token):
+    if os.name != "nt" and rf.same_process(pid, token, strict=True):
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
         end = time.monotonic() + KILL_WAIT_S
-        while time.monotonic() < end and rf.same_process(pid, token):
+        while time.monotonic() < end and rf.same_process(pid, token, strict=True):
             time.sleep(0.05)
 
 

@@ -11,16 +11,16 @@ readers and verification come back; box uids are renumbered (d0, d1, ... per ima
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+from spinegui.core import outdir
 from spinegui.core.annotation_file import current_annotations
 from spinegui.core.annotation_model import AnnotatedImage
 from spinegui.core.errors import InputError
 from spinegui.core.exports import coco, vindr_csv, voc, yolo
-from spinegui.core.exports.common import require_sizes
+from spinegui.core.exports.common import by_split, require_sizes
 from spinegui.core.exports.sizes import header_size, image_sizes
 from spinegui.core.vindr import load_index
 from spinegui.core.workspace import default_workspace_dir
@@ -30,6 +30,7 @@ __all__ = ["FORMATS", "ExportReport", "export_annotations", "export_workspace", 
 
 FORMATS = ("vindr", "coco", "voc", "yolo")
 _MODULES = {"vindr": vindr_csv, "coco": coco, "voc": voc, "yolo": yolo}
+OUTPUT_KIND = "export"      # what core/outdir.py's list in the output folder names
 
 
 @dataclass
@@ -52,40 +53,26 @@ def _check_format(fmt: str) -> str:
     return fmt
 
 
-def prepare_out_dir(out_dir: str | Path, dataset_root: str | Path | None = None) -> Path:
-    """Create `out_dir` (or accept it empty). InputError when it is unusable: not a folder, not empty,
-    not writable, or inside the dataset (which the program never writes)."""
-    out = Path(out_dir).expanduser()
-    if dataset_root is not None:
-        root = Path(dataset_root).resolve()
-        if out.resolve() == root or root in out.resolve().parents:
-            raise InputError(out, "is inside the dataset folder, which spinegui never writes; choose another")
-    if out.exists():
-        if not out.is_dir():
-            raise InputError(out, "exists and is not a folder")
-        if any(out.iterdir()):
-            raise InputError(out, "exists and is not empty; choose a new or empty folder")
-    else:
-        try:
-            out.mkdir(parents=True)
-        except OSError as exc:
-            raise InputError(out, f"cannot create: {exc.strerror or exc}") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise InputError(out, "not writable")
-    return out
+def prepare_out_dir(out_dir: str | Path, dataset_root: str | Path | None = None, *, overwrite: bool = False) -> Path:
+    """Create `out_dir` (or accept it empty; with `overwrite`, replace an earlier export there) by the
+    rule of spinegui/core/outdir.py. InputError when it is unusable: not a folder, not empty, not
+    writable, inside the dataset (which the program never writes), the home folder..."""
+    return outdir.prepare(out_dir, OUTPUT_KIND, overwrite=overwrite, dataset=dataset_root)
 
 
 def export_annotations(images: Iterable[AnnotatedImage], fmt: str, out_dir: str | Path,
                        sizes: dict[str, tuple[int, int]] | None = None, *,
-                       provenance: bool = False) -> ExportReport:
-    """Write `images` in `fmt` into a new or empty `out_dir`. COCO, VOC and YOLO need every image's
-    (rows, cols) in `sizes`. `provenance` adds editor/verification columns to a VinDr CSV (the other
-    formats always carry them)."""
+                       provenance: bool = False, overwrite: bool = False,
+                       dataset_root: str | Path | None = None) -> ExportReport:
+    """Write `images` in `fmt` into a new or empty `out_dir` (with `overwrite`: in place of an
+    earlier export). COCO, VOC and YOLO need every image's (rows, cols) in `sizes`. `provenance` adds
+    editor/verification columns to a VinDr CSV (the other formats always carry them)."""
     _check_format(fmt)
     images = list(images)
     if fmt != "vindr":
         require_sizes(images, sizes, fmt)
-    out = prepare_out_dir(out_dir)
+    by_split(images)   # an id or split that is no plain file name is refused before the folder is made
+    out = prepare_out_dir(out_dir, dataset_root, overwrite=overwrite)
     try:
         if fmt == "vindr":
             files = vindr_csv.write(images, out, provenance)
@@ -93,6 +80,8 @@ def export_annotations(images: Iterable[AnnotatedImage], fmt: str, out_dir: str 
             files = _MODULES[fmt].write(images, out, sizes)
     except OSError as exc:
         raise InputError(getattr(exc, "filename", None) or out, f"cannot write: {exc.strerror or exc}") from None
+    finally:
+        outdir.seal(out, OUTPUT_KIND)   # even after a failure: what was written is listed, for --overwrite
     return ExportReport(fmt, out, len(images), sum(len(im.ann.boxes) for im in images),
                         sum(1 for im in images if not im.ann.boxes), len(files))
 
@@ -106,13 +95,13 @@ def import_annotations(fmt: str, folder: str | Path) -> list[AnnotatedImage]:
 
 
 def export_workspace(root: str | Path, fmt: str, out_dir: str | Path, workspace_dir: str | Path | None = None,
-                     *, provenance: bool = False,
+                     *, provenance: bool = False, overwrite: bool = False,
                      progress: Callable[[int, int, str], None] | None = None) -> ExportReport:
     """The `spinegui export` command: the workspace's current annotations (the dataset's own where
     nothing was edited). Image sizes come from the workspace cache, else from the DICOM headers."""
     _check_format(fmt)
     index = load_index(root)
-    prepare_out_dir(out_dir, index.root)  # fail before any slow work
+    outdir.check(out_dir, OUTPUT_KIND, overwrite=overwrite, dataset=index.root)  # fail before any slow work
     images = current_annotations(index, workspace_dir)
     sizes = None
     if needs_sizes(fmt):
@@ -123,4 +112,5 @@ def export_workspace(root: str | Path, fmt: str, out_dir: str | Path, workspace_
             more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
             raise InputError(index.images[image_id].path, f"cannot read the image size: {reason}{more}; "
                                                           f"{fmt} needs it")
-    return export_annotations(images, fmt, out_dir, sizes, provenance=provenance)
+    return export_annotations(images, fmt, out_dir, sizes, provenance=provenance, overwrite=overwrite,
+                              dataset_root=index.root)
