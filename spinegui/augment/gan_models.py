@@ -15,7 +15,7 @@ import math
 import torch
 from torch import nn
 
-from spinegui.augment.gan_spec import ARCHS, NOISE_DIM, SIZES  # noqa: F401  (re-exported)
+from spinegui.augment.gan_spec import ARCHS, MAX_CLASSES, NOISE_DIM, SIZES, WIDTHS  # noqa: F401  (re-exported)
 
 
 def _channels(size: int, width: int) -> list[int]:
@@ -74,8 +74,14 @@ class Critic(nn.Module):
 
 
 def build(arch: str, size: int, width: int, n_classes: int) -> tuple[Generator, Critic]:
+    # checked here too, before any layer is allocated: a width of 100000 would ask for gigabytes
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {arch!r}")
+    if isinstance(size, bool) or size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    for name, value, (low, high) in (("width", width, WIDTHS), ("n_classes", n_classes, (1, MAX_CLASSES))):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
     return (Generator(size, width, n_classes),
             Critic(size, width, n_classes, batch_norm=(arch == "dcgan")))
 

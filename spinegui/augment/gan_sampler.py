@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,11 +21,18 @@ import torch
 from spinegui import __version__
 from spinegui.augment import gan_checkpoint as ck
 from spinegui.augment.gan_models import NOISE_DIM, build
+from spinegui.augment.gan_spec import MAX_EPOCHS
+from spinegui.core import outdir
 from spinegui.core.errors import InputError
+from spinegui.core.ids import safe_id
+from spinegui.core.limits import check_count, read_toml
 from spinegui.core.vindr import COLUMNS, NO_FINDING
+from spinegui.core.workspace import atomic_write_bytes
 
 DX_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.1"
+OUTPUT_KIND = "sample"      # what core/outdir.py's list in the output folder names
 BITS = 12
+MAX_SAMPLES = 20_000   # images per class and call: more than VinDr-SpineXR has in all (held in memory at once)
 
 
 @dataclass
@@ -52,7 +58,7 @@ def run_models(run_dir: str | Path) -> list[Model]:
         raise InputError(run_dir, "no such run folder")
     models = []
     for full in sorted(ckpt.glob("*_full.safetensors")):
-        _, meta = ck.read(full)
+        _, meta = ck.read(full)   # checks the metadata and that every weight is finite
         models.append(Model(meta["model"], list(meta["classes"]), meta, full, ck.snapshots(ckpt, meta["model"])))
     if not models:
         raise InputError(run_dir, "this run has no GAN checkpoint yet")
@@ -70,6 +76,9 @@ def _generator(path: Path, meta: dict) -> torch.nn.Module:
 
 def generate(path: Path, meta: dict, n: int, label: int, seed: int) -> np.ndarray:
     """n images (uint16, 12-bit) from one checkpoint; deterministic given the seed."""
+    meta = ck.check_meta(path, meta)
+    n = check_count("the number of images", n, 0, 2**31 - 1)   # sample_run caps it; experiments size it
+    label = check_count("the class index", label, 0, meta["n_classes"] - 1)
     g = _generator(path, meta)
     gen = torch.Generator().manual_seed(seed)
     out = []
@@ -86,8 +95,8 @@ def generate(path: Path, meta: dict, n: int, label: int, seed: int) -> np.ndarra
 def sample_run(run_dir, n: int, out, *, class_name: str | None = None, last_epochs: int = 0, seed: int = 0,
                fmt: str = "dicom", overwrite: bool = False) -> SampleReport:
     run_dir, out = Path(run_dir), Path(out)
-    if n < 1:
-        raise InputError(None, f"--n must be at least 1, got {n}")
+    n = check_count("--n", n, 1, MAX_SAMPLES)
+    last_epochs = check_count("--last-epochs", last_epochs, 0, MAX_EPOCHS)
     if fmt not in ("dicom", "png"):
         raise InputError(None, f"--format must be dicom or png, got {fmt!r}")
     models = run_models(run_dir)
@@ -95,7 +104,11 @@ def sample_run(run_dir, n: int, out, *, class_name: str | None = None, last_epoc
     if not targets:
         have = sorted({c for m in models for c in m.classes})
         raise InputError(run_dir, f"no model of class '{class_name}' in this run (have: {', '.join(have)})")
-    _prepare(out, overwrite, fmt)
+    if last_epochs:   # snapshots to harvest: checked (metadata, finite weights) before anything is written
+        for model in {id(m): m for m, _ in targets}.values():
+            for snap in model.snapshots[-last_epochs:]:
+                ck.read(snap)
+    out = _prepare(out, overwrite, fmt, run_dir)
     report = SampleReport(out)
     rows: list[list[str]] = []
     run_id = run_dir.resolve().name
@@ -121,9 +134,11 @@ def sample_run(run_dir, n: int, out, *, class_name: str | None = None, last_epoc
             report.written[cls] = report.written.get(cls, 0) + len(share)
     if fmt == "dicom":
         _write_csvs(out, rows)
-    (out / "sample_report.json").write_text(json.dumps(
+    atomic_write_bytes(out / "sample_report.json", json.dumps(
         {"run": str(run_dir), "written": report.written, "epochs": report.epochs, "seed": seed,
-         "last_epochs": last_epochs, "labelling": __doc__.split("Labelling: ")[1].split("\n\n")[0]}, indent=1))
+         "last_epochs": last_epochs, "labelling": __doc__.split("Labelling: ")[1].split("\n\n")[0]},
+        indent=1).encode("utf-8"))
+    outdir.seal(out, OUTPUT_KIND)   # the list that lets --overwrite replace this output, and nothing else
     return report
 
 
@@ -136,16 +151,19 @@ def _sources(model: Model, last_epochs: int) -> list[tuple[Path, int]]:
     return [(model.full, int(model.meta["epoch"]))]
 
 
-def _prepare(out: Path, overwrite: bool, fmt: str) -> None:
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise InputError(out, "exists and is not empty; choose another folder or pass --overwrite")
-        shutil.rmtree(out)
-    if fmt == "dicom":
-        for sub in ("annotations", "train_images", "test_images"):
-            (out / sub).mkdir(parents=True, exist_ok=True)
-    else:
-        out.mkdir(parents=True, exist_ok=True)
+def _prepare(out: Path, overwrite: bool, fmt: str, run_dir: Path) -> Path:
+    """The output folder by the rule of spinegui/core/outdir.py: never the run sampled (nor a folder
+    holding it) or its dataset; a folder that is not empty only with overwrite, and only an earlier
+    `spinegui sample` output, of which exactly the files it wrote are deleted."""
+    dataset = None
+    try:
+        dataset = read_toml(run_dir / "config.toml").get("root")
+    except (OSError, InputError):
+        pass   # a run without its config (copied checkpoints): no dataset known to keep out of
+    return outdir.prepare(out, OUTPUT_KIND, overwrite=overwrite,
+                          dataset=dataset if isinstance(dataset, str) else None,
+                          keep=[(run_dir, "the GAN run it samples")],
+                          subdirs=("annotations", "train_images", "test_images") if fmt == "dicom" else ())
 
 
 def _uid(*parts) -> str:
@@ -160,10 +178,10 @@ def _write(out: Path, fmt: str, image_id: str, pixels: np.ndarray, prov: dict, r
         info = PngInfo()
         info.add_text("Description", "SYNTHETIC image made by a GAN; not a patient image")
         info.add_text("spinegui-provenance", json.dumps(prov))
-        Image.fromarray(pixels.astype(np.uint16) << (16 - BITS)).save(out / f"{image_id}.png", pnginfo=info)
+        Image.fromarray(pixels.astype(np.uint16) << (16 - BITS)).save(out / f"{safe_id(image_id)}.png", pnginfo=info)
         return
     study, series = _uid("study", prov["run"], image_id), _uid("series", prov["run"], prov["model"])
-    (out / "train_images" / f"{image_id}.dicom").write_bytes(_dicom(pixels, image_id, study, series, prov))
+    (out / "train_images" / f"{safe_id(image_id)}.dicom").write_bytes(_dicom(pixels, image_id, study, series, prov))
     h, w = pixels.shape
     if cls == NO_FINDING:
         rows.append([study, series, image_id, "gan", NO_FINDING, "", "", "", ""])
@@ -175,27 +193,30 @@ def _dicom(pixels: np.ndarray, image_id: str, study: str, series: str, prov: dic
     from pydicom.config import disable_value_validation
     from pydicom.dataset import Dataset
 
+    from spinegui.core.dicom_deid import deidentify, mark_deidentified
     from spinegui.core.dicom_write import encode_j2k_lossless
 
     with disable_value_validation():
         ds = Dataset()
         ds.SOPClassUID = DX_FOR_PRESENTATION
-        ds.SOPInstanceUID = image_id
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
         ds.Modality = "DX"
-        ds.ImageType = ["DERIVED", "SECONDARY", "SYNTHETIC"]
-        ds.SeriesDescription = f"SYNTHETIC GAN {prov['class']}"
-        ds.DerivationDescription = (f"SYNTHETIC: made by a {prov['arch']} generator (run {prov['run']}, "
-                                    f"epoch {prov['epoch']}); not a patient image")
-        ds.ImageComments = json.dumps(prov)
         ds.BurnedInAnnotation = "NO"
-        ds.PatientName, ds.PatientID = "", ""
-        ds.PatientIdentityRemoved = "YES"
         ds.Manufacturer = "spinegui"
         ds.PhotometricInterpretation = "MONOCHROME2"
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, BITS, BITS - 1, 0
         ds.WindowCenter, ds.WindowWidth = "2048", "4096"
         ds.RescaleIntercept, ds.RescaleSlope = "0", "1"
+        # No source patient: the profile finds nothing today, and keeps anything added above honest.
+        deidentify(ds, retain_uids=False)
+        ds.PatientName, ds.PatientID = "", ""
+        ds.SOPInstanceUID = image_id
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.ImageType = ["DERIVED", "SECONDARY", "SYNTHETIC"]
+        ds.SeriesDescription = f"SYNTHETIC GAN {prov['class']}"
+        ds.DerivationDescription = (f"SYNTHETIC: made by a {prov['arch']} generator (run {prov['run']}, "
+                                    f"epoch {prov['epoch']}); not a patient image")
+        ds.ImageComments = json.dumps(prov)
+        mark_deidentified(ds, retain_uids=False, method="SYNTHETIC: GAN sample, no source image")
     return encode_j2k_lossless(ds, pixels)
 
 

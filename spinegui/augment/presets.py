@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from spinegui.augment.knobs import KNOBS, ConfigError, changed, validate
 from spinegui.core.errors import InputError
+from spinegui.core.limits import read_toml
 from spinegui.core.workspace import atomic_write_bytes, data_home
 
 # The preprint (Sivakumar & Anand, 2026). "rotation 45" is read as Keras' rotation_range=45 (a random
@@ -45,7 +45,7 @@ def load_preset(name: str) -> dict[str, Any]:
     if name in BUILTIN_PRESETS:
         return validate(BUILTIN_PRESETS[name])
     path = presets_dir() / f"{name}.toml"
-    if not path.is_file():
+    if not path.exists():   # anything else there (a folder, /dev/zero) load_config refuses by name
         raise InputError(name, f"no preset of that name (have: {', '.join(preset_names())})")
     return load_config(path)
 
@@ -61,16 +61,15 @@ def save_preset(name: str, config: dict[str, Any]) -> Path:
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
-    """Read a config file; any problem is an InputError naming the file (and the key)."""
+    """Read a config file; any problem is an InputError naming the file (and the key).
+
+    Regular files of at most 1 MiB only (``core.limits``): ``--config /dev/zero`` would read forever.
+    """
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = read_toml(path, what="config file")
     except FileNotFoundError:
         raise InputError(path, "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(path, f"not valid TOML: {exc}") from None
     values = data.get("augment", data)
     if not isinstance(values, dict):
         raise InputError(path, "expected an [augment] table")
@@ -78,6 +77,8 @@ def load_config(path: str | Path) -> dict[str, Any]:
         return validate(values)
     except ConfigError as exc:
         raise InputError(path, str(exc)) from None
+    except RecursionError:
+        raise InputError(path, "values nested too deeply to be settings") from None
 
 
 def config_to_toml(config: dict[str, Any], *, only_changed: bool = False) -> str:

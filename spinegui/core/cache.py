@@ -8,7 +8,8 @@ Layout under ``<workspace>/cache/``:
 
 An entry is valid while its source file's size and mtime are unchanged; a changed file is decoded again.
 The build runs in worker processes (spawned: safe beside Qt and torch threads, and in a frozen app),
-saves the manifest as it goes, and can be cancelled; a file that fails is recorded with its reason.
+saves the manifest as it goes, and can be cancelled; a file that fails is recorded with its reason
+(one declaring more pixels than ``SPINEGUI_MAX_PIXELS`` fails from its header, before any decoding).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from spinegui.core.errors import InputError
+from spinegui.core.ids import safe_id
 from spinegui.core.workspace import atomic_write_bytes
 
 DISPLAY_MAX_SIDE = 2048
@@ -72,10 +74,10 @@ class ImageCache:
             data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             # A damaged manifest only costs a rebuild; the arrays are checked against it anyway.
             return {}
-        if data.get("version") != MANIFEST_VERSION:
+        if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
             return {}
         return data.get("entries", {})
 
@@ -85,10 +87,10 @@ class ImageCache:
 
     # --- reading -------------------------------------------------------------------------------
     def display_path(self, image_id: str) -> Path:
-        return self.dir / "display" / f"{image_id}.npy"
+        return self.dir / "display" / f"{safe_id(image_id)}.npy"  # an id is never a path
 
     def train_path(self, image_id: str, size: int) -> Path:
-        return self.dir / f"train_{size}" / f"{image_id}.npy"
+        return self.dir / f"train_{size}" / f"{safe_id(image_id)}.npy"
 
     def is_fresh(self, image_id: str, source: str | Path, train_size: int | None = None) -> bool:
         entry = self.entries.get(image_id)
@@ -134,7 +136,7 @@ class ImageCache:
         start = time.perf_counter()
         items = list(items)
         todo = [
-            CacheJob(image_id, str(src), train_size)
+            CacheJob(safe_id(image_id), str(src), train_size)
             for image_id, src in items
             if not self.is_fresh(image_id, src, train_size)
         ]
@@ -245,10 +247,13 @@ def decode_to_cache(cache_dir: Path, job: CacheJob) -> dict:
         return _failed(job, exc.reason)
     pixels = img.pixels
     rows, cols = pixels.shape
-    display, display_scale = resize_long_side(pixels, DISPLAY_MAX_SIDE)
-    # display() applies the file's own VOI (window or VOI LUT) and MONOCHROME1 inversion; applied
-    # to the already reduced display image, it costs a quarter of the full-resolution pass.
-    train, geometry = letterbox(replace(img, pixels=display).display(), job.train_size)
+    try:
+        display, display_scale = resize_long_side(pixels, DISPLAY_MAX_SIDE)
+        # display() applies the file's own VOI (window or VOI LUT) and MONOCHROME1 inversion; applied
+        # to the already reduced display image, it costs a quarter of the full-resolution pass.
+        train, geometry = letterbox(replace(img, pixels=display).display(), job.train_size)
+    except MemoryError:  # an image under the pixel cap on a machine short of memory: this file fails
+        return _failed(job, f"not enough memory to cache this {cols} x {rows} image")
     geometry["scale"] *= display_scale
     try:
         _save_npy(Path(cache_dir) / "display" / f"{job.image_id}.npy", display)
@@ -283,7 +288,10 @@ def decode_full_resolution(source: str, dest: str) -> dict:
         img = read_image(source)
     except InputError as exc:
         return {"error": exc.reason}
-    _save_npy(Path(dest), np.ascontiguousarray(img.pixels))
+    try:
+        _save_npy(Path(dest), np.ascontiguousarray(img.pixels))
+    except MemoryError:
+        return {"error": "not enough memory to show this image"}
     return {
         "window": [img.window.center, img.window.width, img.window.source],
         "invert": bool(img.invert),

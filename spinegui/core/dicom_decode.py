@@ -18,6 +18,9 @@ frame; ``tests/benchmarks/bench_decode.py`` reproduces the figures):
   trusted. GDCM applies RescaleSlope/Intercept itself and returns MONOCHROME1 inverted (undone here).
   GDCM prints its own codec warnings to the process's stderr; SimpleITK cannot switch them off.
 
+Before any backend runs, the size the header declares and the size the frame's own JPEG / JPEG 2000
+stream declares (a decoder believes the stream) are checked against the pixel cap (``core.limits``).
+
 Thread count: ``set_decode_threads(n)``; the default is every CPU this process may use (or the
 ``OPJ_NUM_THREADS`` already in the environment). A worker pool should call ``set_decode_threads(1)``
 in each worker. The setting is carried to OpenJPEG through the process environment, so child processes
@@ -39,6 +42,10 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.encaps import get_frame
 
+from spinegui.core.dicom_header import check_frame_size
+from spinegui.core.errors import InputError
+from spinegui.core.limits import check_pixels
+
 __all__ = ["Decoded", "DecodeError", "decode_frame", "get_decode_threads", "set_decode_threads"]
 
 PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # Pixel Data, Float, Double Float
@@ -50,6 +57,7 @@ SITK_MIN_PIXELS = 512 * 512  # below this GDCM's ~20 ms call overhead loses to p
 _J2K_ALL = {U.JPEG2000Lossless, U.JPEG2000, U.HTJ2KLossless, U.HTJ2KLosslessRPCL, U.HTJ2K}
 _LIBJPEG = {U.JPEGBaseline8Bit, U.JPEGExtended12Bit, U.JPEGLossless, U.JPEGLosslessSV1,
             U.JPEGLSLossless, U.JPEGLSNearLossless}
+_SIZED = _J2K_ALL | _LIBJPEG  # syntaxes whose streams declare their own size (checked before decoding)
 
 
 def package_for(ts: str) -> str | None:
@@ -191,24 +199,18 @@ def _j2k_siz(buf: bytes) -> tuple[int, int, int, int, bool] | None:
     return xs - xo, ys - yo, csiz, (ssiz & 0x7F) + 1, bool(ssiz & 0x80)
 
 
-def _decode_j2k_pillow(ds: Dataset, frame: int, n_frames: int) -> np.ndarray | None:
-    """Decode one JPEG 2000 grey frame with Pillow's (threaded) OpenJPEG; None = use pydicom."""
+def _decode_j2k_pillow(ds: Dataset, src: bytes | None) -> np.ndarray | None:
+    """Decode one JPEG 2000 grey frame (its codestream ``src``) with Pillow's (threaded) OpenJPEG;
+    None = use pydicom."""
     from PIL import Image, features
 
-    if not features.check_codec("jpg_2000"):
-        return None
+    if src is None or not features.check_codec("jpg_2000"):
+        return None  # no codestream: odd encapsulation, pydicom decides (and words the error)
     rows, cols = _int(ds, "Rows"), _int(ds, "Columns")
     if _int(ds, "SamplesPerPixel", 1) != 1 or _int(ds, "PixelRepresentation") != 0:
         return None
     if _int(ds, "BitsAllocated") not in (8, 16):
         return None
-    ext = None
-    if "ExtendedOffsetTable" in ds and "ExtendedOffsetTableLengths" in ds:
-        ext = (ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths)
-    try:
-        src = get_frame(ds.PixelData, frame, extended_offsets=ext, number_of_frames=n_frames)
-    except Exception:
-        return None  # odd encapsulation: pydicom decides (and words the error)
     siz = _j2k_siz(src)
     if siz is None or siz[:3] != (cols, rows, 1) or siz[4] or siz[3] > 16:
         return None
@@ -226,6 +228,75 @@ def _decode_j2k_pillow(ds: Dataset, frame: int, n_frames: int) -> np.ndarray | N
     if shift > 0:
         return np.right_shift(view, shift)  # a new, writeable array; undoes Pillow's scaling
     return np.array(view)
+
+
+# ------------------------------------------------------------------------------- declared sizes
+def _frame_bytes(ds: Dataset, frame: int, n_frames: int, ts: U.UID) -> bytes | None:
+    """The encapsulated bytes of one frame; None when oddly encapsulated, or left on disk (a huge
+    element) and not for Pillow, which needs it in memory anyway."""
+    tag = pixel_tag(ds)
+    if tag != 0x7FE00010 or (_is_deferred(ds, tag) and ts not in J2K_PILLOW):
+        return None
+    ext = None
+    if "ExtendedOffsetTable" in ds and "ExtendedOffsetTableLengths" in ds:
+        ext = (ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths)
+    try:
+        return get_frame(ds.PixelData, frame, extended_offsets=ext, number_of_frames=n_frames)
+    except Exception:
+        return None
+
+
+def _jpeg_sof(buf: bytes) -> tuple[int, int, int] | None:
+    """(columns, rows, components) from a JPEG / JPEG-LS stream's frame header (SOFn / SOF55)."""
+    if buf[:2] != b"\xff\xd8":
+        return None
+    i, end = 2, min(len(buf), 1 << 20)  # the frame header comes before any scan data
+    while i + 4 <= end:
+        if buf[i] != 0xFF:
+            return None
+        marker = buf[i + 1]
+        if marker == 0xFF or marker == 0x01 or 0xD0 <= marker <= 0xD8:
+            i += 1 if marker == 0xFF else 2  # fill byte, or a marker without a length
+            continue
+        if (0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC)) or marker == 0xF7:
+            if i + 10 > len(buf):
+                return None
+            rows, cols = struct.unpack(">HH", buf[i + 5 : i + 9])
+            return cols, rows, buf[i + 9]
+        if marker == 0xDA:
+            return None
+        i += 2 + struct.unpack(">H", buf[i + 2 : i + 4])[0]
+    return None
+
+
+def _stream_size(src: bytes, ts: U.UID) -> tuple[int, int, int] | None:
+    """(columns, rows, components) the compressed stream itself declares (JPEG 2000 or JPEG family)."""
+    if ts not in _J2K_ALL:
+        return _jpeg_sof(src)
+    start = src.find(b"\xff\x4f\xff\x51", 0, 1 << 20)  # raw codestream at 0; inside a JP2 box, later
+    siz = _j2k_siz(src[start : start + 64]) if start >= 0 else None
+    return siz[:3] if siz else None
+
+
+def check_declared_size(ds: Dataset, src: bytes | None, ts: U.UID) -> None:
+    """DecodeError when the header or the frame's own stream ``src`` declares more pixels than the cap.
+
+    A stream is decoded at the size it declares, whatever the header says, so both are checked.
+    """
+    try:
+        check_frame_size(None, ds)
+    except InputError as exc:
+        raise DecodeError(exc.reason) from None
+    size = _stream_size(src, ts) if src is not None else None
+    if size is None:
+        return
+    cols, rows, comps = size
+    if not (0 <= cols <= 65535 and 0 <= rows <= 65535):  # no DICOM header can describe it
+        raise DecodeError(f"corrupt {ts.name} data: its stream declares an impossible {cols} x {rows} image")
+    try:
+        check_pixels(None, rows, cols, comps)
+    except InputError as exc:
+        raise DecodeError(f"its compressed pixel data declares another size: {exc.reason}") from None
 
 
 # --------------------------------------------------------------------------------------- pydicom
@@ -247,6 +318,10 @@ def _decode_pydicom(path: Path, ds: Dataset, frame: int, ts: U.UID, plugin: str 
 
 def _decode_sitk(path: Path, ds: Dataset, frame: int, n_frames: int) -> Decoded:
     """Decode with SimpleITK/GDCM (which reads every frame) and check the result against the header."""
+    try:  # GDCM holds every frame at once: the cap applies to all of them together
+        check_pixels(None, _int(ds, "Rows"), _int(ds, "Columns"), _int(ds, "SamplesPerPixel", 1), n_frames)
+    except InputError as exc:
+        raise DecodeError(f"SimpleITK would decode all {n_frames} frames at once: {exc.reason}") from None
     sitk = _sitk()
     _apply_threads()
     reader = sitk.ImageFileReader()
@@ -294,9 +369,11 @@ def decode_frame(path: Path, ds: Dataset, frame: int, n_frames: int) -> Decoded:
     ts = transfer_syntax(ds)
     if ts is None:
         raise DecodeError("no transfer syntax: the file has no File Meta Information")
+    src = _frame_bytes(ds, frame, n_frames, ts) if ts in _SIZED else None
+    check_declared_size(ds, src, ts)
     samples = _int(ds, "SamplesPerPixel", 1)
     if ts in J2K_PILLOW:
-        arr = _decode_j2k_pillow(ds, frame, n_frames)
+        arr = _decode_j2k_pillow(ds, src)
         if arr is not None:
             return Decoded(arr, "pillow-openjpeg")
     if (ts in JPEG_LOSSLESS and _simple_grey(ds, n_frames)

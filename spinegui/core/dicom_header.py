@@ -23,6 +23,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from spinegui.core.errors import InputError
+from spinegui.core.limits import check_pixels
 
 HIDDEN = "(hidden)"
 DEFER_BYTES = 64 * 1024 * 1024  # element values above this stay on disk until asked for
@@ -249,6 +250,27 @@ def _num(value) -> str:
     if f is None:
         return "-"
     return str(int(f)) if f.is_integer() else f"{f:g}"
+
+
+def _header_int(ds: Dataset, keyword: str, default: int) -> int:
+    try:
+        value = ds.get(keyword, default)
+        return default if value in (None, "") else int(float(str(value).strip()))
+    except (TypeError, ValueError):
+        return default
+
+
+def check_frame_size(path: Path, ds: Dataset, frames: int = 1) -> None:
+    """Refuse, from the header alone, a frame (``frames`` frames) over the pixel cap (core.limits).
+
+    Decoders size their buffers from these numbers before they look at the data, so this must run
+    before any of them. PALETTE COLOR counts three samples: its palette makes an RGB image.
+    """
+    rows, cols = _header_int(ds, "Rows", 0), _header_int(ds, "Columns", 0)
+    samples = _header_int(ds, "SamplesPerPixel", 1)
+    if str(ds.get("PhotometricInterpretation", "") or "").strip().upper() == "PALETTE COLOR":
+        samples = max(samples, 3)
+    check_pixels(path, abs(rows), abs(cols), samples, frames)
 
 
 # -------------------------------------------------------------------------------------- summary

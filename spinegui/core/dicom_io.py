@@ -16,9 +16,10 @@ What ``pixels`` holds:
 Default window: WindowCenter/WindowWidth (first value; also from Enhanced-IOD functional groups) >
 VOI LUT Sequence (kept in ``voi_lut``; ``display()`` applies it) > ``percentile_window``.
 
-Only the requested frame is decoded (see ``dicom_decode`` for backends, speed and threads). pydicom's
-"Invalid value for VR UI" warnings (VinDr's UIDs are hex) and any other library warning are silenced
-inside the reader.
+Frames larger than the pixel cap (``SPINEGUI_MAX_PIXELS``, see ``core.limits``) are refused from the
+header, before any decoding. Only the requested frame is decoded (see ``dicom_decode`` for backends,
+speed and threads). pydicom's "Invalid value for VR UI" warnings (VinDr's UIDs are hex) and any other
+library warning are silenced inside the reader.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from spinegui.core.dicom_decode import (
 )
 from spinegui.core.dicom_header import (
     _short,
+    check_frame_size,
     first_float,
     functional_value,
     header_summary,
@@ -146,6 +148,7 @@ def _read_image(path: Path, frame: int) -> DicomImage:
     rows, cols = _get_int(ds, "Rows"), _get_int(ds, "Columns")
     if not rows or not cols:
         raise InputError(path, "incomplete image header: Rows/Columns missing or zero")
+    check_frame_size(path, ds)  # before any decoder sizes a buffer from these numbers
     n_frames = _frames(ds, path)
     if isinstance(frame, bool) or not isinstance(frame, (int, np.integer)):
         raise InputError(path, f"frame must be an integer, got {frame!r}")

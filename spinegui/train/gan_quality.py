@@ -15,10 +15,15 @@ import numpy as np
 
 from spinegui.augment.gan_checkpoint import model_slug
 from spinegui.augment.gan_sampler import generate, run_models
+from spinegui.augment.gan_spec import SIZES
+from spinegui.core.errors import InputError
+from spinegui.core.limits import check_count, read_toml
 from spinegui.core.vindr import LESION_TYPES, NO_FINDING, load_index
 from spinegui.core.workspace import Workspace, atomic_write_bytes
 from spinegui.train.feature_net import FeatureNet, inception_from_file, trained_here
 from spinegui.train.gan_data import load_gan_data
+
+MAX_SAMPLES = 5_000   # per class: features and distances of every sample are held at once
 
 
 def fid(a: np.ndarray, b: np.ndarray) -> float:
@@ -84,18 +89,17 @@ def feature_network(index, ws: Workspace, size: int, crops: bool, inception: str
 
 def evaluate(run_dir, *, n: int = 200, inception: str | None = None, seed: int = 0) -> dict:
     """Quality of every class of a GAN run against its own real training images."""
-    import tomllib
-
     run_dir = Path(run_dir)
-    config = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
-    index = load_index(config["root"])
-    ws = Workspace.for_dataset(index.root, config.get("workspace"))
-    size, crops = int(config.get("size", 64)), bool(config.get("crops", False))
+    n = check_count("--n", n, 2, MAX_SAMPLES)
+    root, size, crops, workspace = _run_config(run_dir)
+    models = run_models(run_dir)   # checked (metadata, finite weights) before any work
+    index = load_index(root)
+    ws = Workspace.for_dataset(index.root, workspace)
     net = feature_network(index, ws, size, crops, inception)
     out_dir = run_dir / "quality"
     out_dir.mkdir(exist_ok=True)
     report: dict = {"feature_net": net.description, "n_samples": n, "seed": seed, "classes": {}}
-    for model in run_models(run_dir):
+    for model in models:
         for label, cls in enumerate(model.classes):
             real = load_gan_data(index, [cls], size, crops=crops, workspace=ws)
             samples = generate(model.full, model.meta, n, label if model.meta["n_classes"] > 1 else 0, seed)
@@ -123,6 +127,26 @@ def evaluate(run_dir, *, n: int = 200, inception: str | None = None, seed: int =
             }
     atomic_write_bytes(run_dir / "quality.json", json.dumps(report, indent=1).encode())
     return report
+
+
+def _run_config(run_dir: Path) -> tuple[str, int, bool, str | None]:
+    """(dataset root, image size, crops, workspace) from the run's config.toml, checked."""
+    path = run_dir / "config.toml"
+    try:
+        config = read_toml(path, what="run config")
+    except FileNotFoundError:
+        raise InputError(run_dir, "not a GAN run folder (no config.toml)") from None
+    root, size, crops = config.get("root"), config.get("size", 64), config.get("crops", False)
+    workspace = config.get("workspace")
+    if not isinstance(root, str) or not root:
+        raise InputError(path, "run config has no dataset root")
+    if isinstance(size, bool) or size not in SIZES:
+        raise InputError(path, f"run config 'size' must be one of {', '.join(map(str, SIZES))}, got {size!r}")
+    if not isinstance(crops, bool):
+        raise InputError(path, f"run config 'crops' must be true or false, got {crops!r}")
+    if workspace is not None and not isinstance(workspace, str):
+        raise InputError(path, f"run config 'workspace' must be a folder path, got {workspace!r}")
+    return root, size, crops, workspace
 
 
 def run_job(ctx) -> None:

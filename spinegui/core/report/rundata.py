@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from spinegui.core.errors import InputError
+from spinegui.core.limits import read_toml
 
 FORMAT = "spinegui-experiment-1"
 # Compute stages per phase, in the order a strategy pays for them.
@@ -68,8 +68,8 @@ def load_run(run_dir: str | Path) -> RunData:
     if not isinstance(doc.get("classes"), list) or not isinstance(doc.get("runs", []), list):
         raise InputError(path, "malformed results: 'classes' and 'runs' must be lists")
     try:
-        config = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        config = read_toml(run_dir / "config.toml")
+    except (OSError, InputError):
         config = {}
     compute = _optional_json(run_dir / "compute.json") or dict(doc.get("compute") or {})
     return RunData(run_dir, doc, config, _optional_json(run_dir / "status.json"), compute)
