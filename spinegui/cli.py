@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 from spinegui import __version__
+from spinegui.core.argtypes import SEED_MAX, finite, number
 from spinegui.core.errors import InputError
 
 EXIT_BAD_INPUT = 2
+EXIT_BROKEN_PIPE = 141   # 128 + SIGPIPE: what a shell reports for a tool whose reader went away
+MAX_WORKERS = 256   # a typo like --workers 10000 would start that many processes on a big dataset
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse's own usage errors keep the same one-line shape
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_BAD_INPUT, f"spinegui: error: {message}\n")
+    def error(self, message: str):  # argparse's own errors keep the same one-line shape (no usage block)
+        self.exit(EXIT_BAD_INPUT, f"spinegui: error: {message} (see: {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,11 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo-data", help="write a procedural demo dataset in the VinDr-SpineXR layout")
     d.add_argument("out", type=Path, help="new (or empty) folder to write")
     d.add_argument("--images", type=int, default=300, help="number of images (default 300)")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=number(int, 0, SEED_MAX), default=0)
     d.add_argument("--full-size", action="store_true", help="VinDr-like 2300-3300 px tall images (slower)")
     d.add_argument("--class-mix", choices=("vindr", "balanced"), default="vindr",
                    help="vindr: the dataset's imbalance (default); balanced: each class about equally often")
-    d.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    d.add_argument("--workers", type=number(int, 1, MAX_WORKERS), default=None, help="processes (default: all cores)")
 
     i = sub.add_parser("info", help="summarise a dataset: images, studies, readers, counts, problems")
     i.add_argument("root", type=Path)
@@ -53,19 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("render", help="render a DICOM's display image to an 8-bit PNG")
     r.add_argument("file", type=Path)
     r.add_argument("-o", "--output", type=Path, required=True)
-    r.add_argument("--window", type=float, nargs=2, metavar=("CENTER", "WIDTH"), default=None)
-    r.add_argument("--frame", type=int, default=0, help="frame of a multi-frame file (default 0)")
+    r.add_argument("--window", type=finite, nargs=2, metavar=("CENTER", "WIDTH"), default=None)
+    r.add_argument("--frame", type=number(int, 0), default=0, help="frame of a multi-frame file (default 0)")
 
     c = sub.add_parser("cache", help="decode every image once into the workspace cache")
     c.add_argument("root", type=Path)
     c.add_argument("--size", type=int, default=256, help="training array size in pixels (default 256)")
-    c.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    c.add_argument("--workers", type=number(int, 1, MAX_WORKERS), default=None, help="processes (default: all cores)")
     c.add_argument("--workspace", type=Path, default=None, help="workspace folder (default: per dataset)")
 
     x = sub.add_parser("export", help="write the current annotations as VinDr CSV, COCO, Pascal VOC or YOLO")
     x.add_argument("root", type=Path)
     x.add_argument("--format", choices=("vindr", "coco", "voc", "yolo"), required=True)
     x.add_argument("--out", type=Path, required=True, help="new or empty folder to write")
+    x.add_argument("--overwrite", action="store_true", help="replace an earlier `spinegui export` output in --out")
     x.add_argument("--workspace", type=Path, default=None, help="workspace folder (default: per dataset)")
     x.add_argument("--provenance", action="store_true",
                    help="vindr: add edited_by, edited_at, verified_by, verified_at columns")
@@ -88,6 +92,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:
+            if sys.stdout is not None:   # (None in a windowed app)
+                sys.stdout.flush()   # a reader that went away shows here, not as a traceback at exit
+    except BrokenPipeError:
+        _drop_broken_streams()
+        return EXIT_BROKEN_PIPE
+
+
+def _drop_broken_streams() -> None:
+    """`spinegui info DS | head -1`: the reader has gone. A stream that still cannot flush is pointed
+    at devnull, so that the interpreter's last flush at exit stays quiet too (Python docs, "Note on
+    SIGPIPE")."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+            except (OSError, ValueError):   # not a real file (a test's capture): nothing to do
+                pass
+        except (OSError, ValueError, AttributeError):   # closed, or None in a windowed app
+            pass
+
+
+def _main(argv: list[str] | None) -> int:
     started = time.perf_counter()
     args = build_parser().parse_args(argv)
     if args.command is None:
@@ -226,9 +258,8 @@ def cmd_render(args) -> int:
     from spinegui.core.dicom_io import read_image
     from spinegui.core.display import Window
 
-    img = read_image(args.file, frame=args.frame)
     window = None
-    if args.window:
+    if args.window:   # (parsing refused NaN and infinities)
         center, width = args.window
         if width <= 0:
             raise InputError(None, f"--window width must be positive (got {width:g})")
@@ -236,6 +267,7 @@ def cmd_render(args) -> int:
     out = args.output
     if out.suffix.lower() != ".png":
         raise InputError(out, "output must be a .png file")
+    img = read_image(args.file, frame=args.frame)
     try:
         Image.fromarray(img.display_u8(window)).save(out)
     except OSError as exc:
@@ -255,23 +287,40 @@ def cmd_cache(args) -> int:
         raise InputError(None, f"--size {args.size} is larger than any VinDr image; use at most 4096")
     index = load_index(args.root)
     ws = Workspace.for_dataset(index.root, args.workspace)
+    ws_lock = ws.lock("spinegui cache")  # noqa: F841 - one writer per workspace; freed on return
     cache = ImageCache(ws.cache_dir)
     items = [(r.image_id, r.path) for r in index.images.values() if r.file_exists]
     report = cache.build(items, train_size=args.size, workers=args.workers, progress=_Bar("cache"))
+    return _cache_outcome(ws.cache_dir, index, cache, report)
+
+
+def _cache_outcome(cache_dir: Path, index, cache, report) -> int:
+    """The summary; exit 1 naming how many of the dataset's images are not cached (a file that failed
+    before and has not changed since counts again: the cache still lacks it)."""
+    recs = index.images
+    failed = {k: why for k, why in cache.failures().items() if k in recs and recs[k].file_exists}
+    missing = sorted(str(r.path) for r in recs.values() if not r.file_exists)
+    fresh = report.reused - (len(failed) - report.failed)   # known failures are "reused" by the build
     rate = report.decoded / report.seconds if report.seconds else 0.0
-    print(
-        f"cache {ws.cache_dir}: {report.decoded} decoded, {report.reused} up to date, {report.failed} failed "
-        f"in {report.seconds:.1f} s ({rate:.1f} images/s)"
-    )
-    for image_id, reason in sorted(cache.failures().items())[:20]:
-        print(f"  failed {index.images[image_id].path if image_id in index.images else image_id}: {reason}")
-    return 0
+    print(f"cache {cache_dir}: {report.decoded} decoded, {fresh} up to date, {len(failed)} failed, "
+          f"{len(missing)} missing in {report.seconds:.1f} s ({rate:.1f} images/s)")
+    lines = [f"  failed {recs[k].path}: {why}" for k, why in sorted(failed.items())]
+    lines += [f"  missing {path}" for path in missing]
+    for line in lines[:20]:
+        print(line)
+    if len(lines) > 20:
+        print(f"  ... and {len(lines) - 20} more (spinegui info --json lists every problem)")
+    if lines:
+        print(f"spinegui: error: {len(lines)} of {len(recs)} images not cached ({len(failed)} cannot be "
+              f"decoded, {len(missing)} missing)", file=sys.stderr)
+    return 1 if lines else 0
 
 
 def cmd_export(args) -> int:
     from spinegui.core.exports import export_workspace
 
     report = export_workspace(args.root, args.format, args.out, args.workspace, provenance=args.provenance,
+                              overwrite=args.overwrite,
                               progress=_Bar("image sizes"))
     print(f"exported {report.images} images ({report.boxes} boxes, {report.no_finding_images} without boxes) "
           f"as {report.format} to {report.out_dir}")
@@ -343,6 +392,9 @@ def _augment_command(args) -> str:
     return shlex.join(parts)
 
 
+MAX_PER_CLASS = 100_000   # augment --per-class: ten times VinDr-SpineXR's train split, per class
+
+
 def cmd_augment(args) -> int:
     import os
 
@@ -354,7 +406,12 @@ def cmd_augment(args) -> int:
                               ("--out", args.out)) if v is None]
     if missing:
         raise InputError(None, f"augment needs {', '.join(missing)}")
-    _positive("--workers", args.workers)
+    from spinegui.core.limits import check_count
+
+    # a typo like 10**20 would otherwise plan that many outputs (and processes) before writing one
+    check_count("--per-class", args.per_class, 1, MAX_PER_CLASS)
+    if args.workers is not None:
+        check_count("--workers", args.workers, 1, MAX_WORKERS)
     config = _augment_config(args)
     t0 = time.perf_counter()
     report = export_augmented(args.root, config, args.classes, args.per_class, args.seed, args.out,

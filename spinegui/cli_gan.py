@@ -9,6 +9,7 @@ from spinegui.core.errors import InputError
 
 
 def add_parsers(sub) -> None:
+    from spinegui.core.argtypes import SEED_MAX, number
     from spinegui.train.gan_settings import BY_NAME
 
     t = sub.add_parser("train-gan", help="train a GAN (WGAN-GP, WGAN, DCGAN) on classes of a dataset",
@@ -26,12 +27,12 @@ def add_parsers(sub) -> None:
     for name in ("arch", "size", "width", "epochs", "batch", "n_critic", "gp_weight", "clip", "lr_g", "lr_d",
                  "beta1", "beta2", "ema", "sample_every", "keep_last", "device", "seed"):
         s = BY_NAME[name]
-        if s.choices and isinstance(s.choices[0], str):
-            kind = str
+        if s.choices:
+            kind = str if isinstance(s.choices[0], str) else int
         elif name == "n_critic" or (isinstance(s.default, int) and not isinstance(s.default, bool)):
-            kind = int
+            kind = number(int, s.low, s.high)   # refused with its range while parsing; 0 is never "not given"
         else:
-            kind = float
+            kind = number(float, s.low, s.high)
         kw = {"choices": s.choices} if s.choices else {}
         t.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
                        help=f"{s.help} (default: {s.default if s.default is not None else 'by arch'})", **kw)
@@ -39,11 +40,11 @@ def add_parsers(sub) -> None:
 
     s = sub.add_parser("sample", help="write N synthetic images per class from a GAN run, as a dataset")
     s.add_argument("run", help="GAN run folder")
-    s.add_argument("--n", type=int, required=True, help="images per class")
+    s.add_argument("--n", type=number(int, 1), required=True, help="images per class")
     s.add_argument("--class", dest="class_name", help="only this class (default: every class of the run)")
-    s.add_argument("--last-epochs", type=int, default=0,
-                   help="harvest from the generator snapshots of the last K epochs (default: last checkpoint)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--last-epochs", type=number(int, 0), default=0,
+                   help="harvest from the generator snapshots of the last K epochs (default, 0: the last checkpoint)")
+    s.add_argument("--seed", type=number(int, 0, SEED_MAX), default=0)
     s.add_argument("--format", choices=("dicom", "png"), default="dicom")
     s.add_argument("--out", required=True, help="folder to write (a VinDr-layout dataset for dicom)")
     s.add_argument("--overwrite", action="store_true", help="replace the output folder if it exists")
@@ -51,10 +52,10 @@ def add_parsers(sub) -> None:
 
     q = sub.add_parser("gan-quality", help="FID, KID and nearest real images of a GAN run's samples")
     q.add_argument("run", help="GAN run folder")
-    q.add_argument("--n", type=int, default=200, help="samples per class (default 200)")
+    q.add_argument("--n", type=number(int, 2), default=200, help="samples per class (default 200)")
     q.add_argument("--inception", help="local Inception v3 weights (.safetensors or .pth); default: a small "
                                        "network trained here on the real images")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=number(int, 0, SEED_MAX), default=0)
     q.set_defaults(handler=cmd_gan_quality)
 
 
@@ -70,25 +71,34 @@ def gan_config(args: argparse.Namespace) -> dict:
         values["workspace"] = str(Path(args.workspace).expanduser().resolve())
     for s in SETTINGS:
         value = getattr(args, s.name, None)
-        if value not in (None, False):
+        # Identity, not `in (None, False)`: 0 == False, and --epochs 0 / --ema 0 are values given.
+        if value is not None and value is not False:
             values[s.name] = value
     return gan_settings(values, source="command line")
 
 
 def cmd_train_gan(args) -> int:
     from spinegui.core.vindr import load_index
+    from spinegui.jobs.cli import require_device, run_foreground
     from spinegui.train.gan_data import check_classes
 
     config = gan_config(args)
     check_classes(config["classes"], load_index(config["root"]))   # refused by name before any work
     config["kind"] = "gan"
     out = Path(args.out).expanduser().resolve()
+    require_device(config.get("device"))        # before any folder is written (issue 14, defect 10)
     from spinegui.train.distributed import under_torchrun
 
     if under_torchrun():
+        import os
+
         from spinegui.jobs.inline import run_inline
-        return run_inline("gan", config, out)
-    from spinegui.jobs.cli import run_foreground
+        from spinegui.jobs.runner import seal_run
+
+        rc = run_inline("gan", config, out)
+        if int(os.environ.get("RANK", "0")) == 0:   # rank 0 wrote the run folder, in this process
+            seal_run(out)
+        return rc
     return run_foreground("gan", config, out)
 
 
@@ -108,8 +118,7 @@ def cmd_sample(args) -> int:
 def cmd_gan_quality(args) -> int:
     from spinegui.train.gan_quality import evaluate
 
-    if args.n < 2:
-        raise InputError(None, f"--n must be at least 2, got {args.n}")
+    # evaluate checks --n (2..5000) and the run's checkpoints before any work
     report = evaluate(args.run, n=args.n, inception=args.inception, seed=args.seed)
     print(f"features: {report['feature_net']}")
     for cls, r in report["classes"].items():

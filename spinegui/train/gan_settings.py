@@ -87,6 +87,9 @@ def _check(s: Setting, value: Any, source) -> Any:
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(source, f"{s.name}: expected a number, got {value!r}")
-    if not (s.low <= value <= s.high):
+    if not (s.low <= value <= s.high):   # (NaN fails every comparison: refused here too)
         raise InputError(source, f"{s.name}: {value:g} is outside the allowed range {s.low:g}..{s.high:g}")
-    return int(value) if isinstance(s.default, int) or s.name in ("n_critic",) else float(value)
+    whole = isinstance(s.default, int) or s.name in ("n_critic",)
+    if whole and value != int(value):   # int() would cut 2.5 epochs to 2 without a word
+        raise InputError(source, f"{s.name}: expected a whole number, got {value:g}")
+    return int(value) if whole else float(value)
