@@ -46,7 +46,9 @@ def encode_edits(edits: dict[str, ImageAnnotations]) -> bytes:
     doc = {"format": EDITS_FORMAT, "version": EDITS_VERSION, "saved": utc_now(),
            "images": {k: ann_to_json(v) for k, v in edits.items()}}
     # One image per line: small diffs, and a human can still read a damaged file.
-    lines = [f"{json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}" for k, v in doc["images"].items()]
+    # allow_nan=False: a NaN would be written as bare `NaN`, which no other JSON reader accepts.
+    lines = [f"{json.dumps(k)}: {json.dumps(v, separators=(',', ':'), allow_nan=False)}"
+             for k, v in doc["images"].items()]
     head = json.dumps({k: doc[k] for k in ("format", "version", "saved")})[:-1]
     body = ",\n".join(lines)
     return f'{head}, "images": {{\n{body}\n}}}}\n'.encode("utf-8")
@@ -71,8 +73,9 @@ def read_edits(path: Path) -> dict[str, ImageAnnotations]:
         version = doc.get("version")
         if not isinstance(version, int):
             raise ValueError("no format version")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise CorruptEditsError(path, f"corrupt annotation edits file: {exc}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise CorruptEditsError(path, f"corrupt annotation edits file: {reason}") from None
     if version > EDITS_VERSION:
         raise InputError(path, f"annotation edits written by a newer spinegui (format {version}, "
                                f"this one reads {EDITS_VERSION}); upgrade spinegui")
@@ -81,7 +84,7 @@ def read_edits(path: Path) -> dict[str, ImageAnnotations]:
         if not isinstance(images, dict):
             raise ValueError("'images' is not an object")
         return {str(k): ann_from_json(v) for k, v in images.items()}
-    except (KeyError, TypeError, ValueError, AttributeError, InputError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError, InputError) as exc:
         reason = exc.reason if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
         raise CorruptEditsError(path, f"corrupt annotation edits file: {reason}") from None
 

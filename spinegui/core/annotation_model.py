@@ -140,11 +140,18 @@ def box_to_json(b: AnnBox) -> dict:
 
 
 def box_from_json(d: dict) -> AnnBox:
-    xyxy = tuple(float(v) for v in d["xyxy"])
-    if len(xyxy) != 4:
-        raise ValueError(f"box {d.get('uid')!r}: xyxy needs 4 numbers")
-    return AnnBox(str(d["uid"]), check_lesion_type(d["lesion_type"]), xyxy, str(d["rad_id"]),  # type: ignore[arg-type]
-                  d.get("edited_by"), d.get("edited_at"))
+    if not isinstance(d, dict) or not isinstance(d.get("xyxy"), list):
+        raise ValueError("a box is not an object with an xyxy list")
+    xyxy = tuple(float(v) for v in d["xyxy"] if isinstance(v, (int, float)) and not isinstance(v, bool))
+    if len(xyxy) != 4 or len(d["xyxy"]) != 4:
+        raise ValueError(f"box {_short(d.get('uid'))}: xyxy needs 4 numbers")
+    if not all(math.isfinite(v) for v in xyxy):  # NaN/Infinity parse as JSON, but are no place on an image
+        raise ValueError(f"box {_short(d.get('uid'))}: coordinates are not finite ({list(xyxy)})")
+    uid, rad_id = d.get("uid"), d.get("rad_id")
+    if not isinstance(uid, (str, int)) or not isinstance(rad_id, (str, int)):
+        raise ValueError(f"box {_short(uid)}: uid and rad_id must be strings")
+    return AnnBox(str(uid), check_lesion_type(d.get("lesion_type")), xyxy, str(rad_id),  # type: ignore[arg-type]
+                  _opt_str(d.get("edited_by")), _opt_str(d.get("edited_at")))
 
 
 def ann_to_json(a: ImageAnnotations) -> dict:
@@ -155,8 +162,25 @@ def ann_to_json(a: ImageAnnotations) -> dict:
 
 
 def ann_from_json(d: dict) -> ImageAnnotations:
-    boxes = tuple(box_from_json(b) for b in d.get("boxes", []))
+    if not isinstance(d, dict):
+        raise ValueError("an image's annotations are not an object")
+    boxes, no_finding = d.get("boxes", []), d.get("no_finding", [])
+    if not isinstance(boxes, list) or not isinstance(no_finding, list):
+        raise ValueError("'boxes' and 'no_finding' must be lists")
+    boxes = tuple(box_from_json(b) for b in boxes)
     if len({b.uid for b in boxes}) != len(boxes):
         raise ValueError("duplicate box uid")
-    return ImageAnnotations(boxes, frozenset(str(r) for r in d.get("no_finding", [])),
-                            d.get("verified_by"), d.get("verified_at"))
+    if not all(isinstance(r, str) for r in no_finding):
+        raise ValueError("'no_finding' must list reader names")
+    return ImageAnnotations(boxes, frozenset(no_finding), _opt_str(d.get("verified_by")),
+                            _opt_str(d.get("verified_at")))
+
+
+def _opt_str(v: object) -> str | None:
+    if v is not None and not isinstance(v, str):
+        raise ValueError(f"expected a string or null, got {type(v).__name__}")
+    return v
+
+
+def _short(v: object) -> str:
+    return repr(v)[:40] if isinstance(v, (str, int)) else f"<{type(v).__name__}>"

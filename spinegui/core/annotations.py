@@ -19,6 +19,11 @@ disk within about 1 s (2 s promised). A failed write keeps the edits in memory, 
 ``relocate()`` saves them to another workspace. Listeners are called in the thread that made the
 change; ``save_listeners`` are called from the autosave thread (a Qt UI must re-post to its own).
 The undo history lives in memory only (one session).
+
+One writer per workspace: a store holds the workspace's lock (``workspace_lock``) from opening to
+``close()``; a second one raises ``WorkspaceBusy`` unless opened with ``read_only="why"``. A read-only
+store refuses edits, never writes, and ``refresh()`` shows what the writer saved since, or takes the
+workspace over once the writer has gone.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import atexit
 import functools
 import logging
+import os
 import threading
 import weakref
 from collections import deque
@@ -49,7 +55,8 @@ from spinegui.core.annotation_model import (
 from spinegui.core.autosave import Autosaver
 from spinegui.core.errors import InputError
 from spinegui.core.vindr import VinDrIndex
-from spinegui.core.workspace import Workspace
+from spinegui.core.workspace import Workspace, WorkspaceLock
+from spinegui.core.workspace_lock import WorkspaceBusy
 
 __all__ = ["AnnBox", "AnnotatedImage", "AnnotationStore", "ImageAnnotations"]
 
@@ -61,7 +68,8 @@ UNDO_LIMIT = 1000
 class AnnotationStore:
     def __init__(self, index: VinDrIndex, workspace: Workspace, *, reader: str | None = None,
                  sizes: dict[str, tuple[int, int]] | None = None, autosave: bool = True,
-                 undo_limit: int = UNDO_LIMIT):
+                 undo_limit: int = UNDO_LIMIT, read_only: str | None = None,
+                 holder: str = "a spinegui annotation editor"):
         self.index = index
         self._workspace = workspace
         self._lock = threading.RLock()
@@ -70,7 +78,16 @@ class AnnotationStore:
         self._originals: dict[str, ImageAnnotations] = {}
         self._edits: dict[str, ImageAnnotations] = {}
         self.orphans: dict[str, ImageAnnotations] = {}  # edits of images not in the index: kept, re-saved
-        self._load()
+        self._holder = holder
+        self._read_only = " ".join(read_only.split()) if read_only is not None else None
+        # Taken before reading, so that what is read is what this store will overwrite.
+        self._ws_lock: WorkspaceLock | None = None if read_only is not None else workspace.lock(holder)
+        self._file_stamp: tuple | None = None
+        try:
+            self._edits, self.orphans = self._load()
+        except BaseException:
+            self._release_ws_lock()
+            raise
         self._undo: deque[Step] = deque(maxlen=undo_limit)
         self._redo: list[Step] = []
         self._closed = False
@@ -89,6 +106,11 @@ class AnnotationStore:
     @property
     def edits_path(self) -> Path:
         return edits_path(self._workspace.path)
+
+    @property
+    def read_only(self) -> str | None:
+        """Why this store cannot edit (another writer has the workspace), or None when it can."""
+        return self._read_only
 
     @property
     def reader(self) -> str | None:
@@ -263,32 +285,87 @@ class AnnotationStore:
 
     def _write(self) -> None:
         with self._lock:
+            if self._read_only is not None:
+                return  # never: a read-only store has no edits to write
             edits = {**self.orphans, **self._edits}
             path = self.edits_path
         try:
             write_edits(path, edits)
         except OSError as exc:
             raise InputError(path, f"cannot save annotation edits: {exc.strerror or exc}") from None
+        except ValueError as exc:  # e.g. a non-finite number: refused rather than written as NaN
+            raise InputError(path, f"cannot save annotation edits: {exc}") from None
+
+    def refresh(self) -> bool:
+        """A read-only store: take the workspace over if its writer has gone (returns True: edits work
+        from now on), else re-read what the writer saved since. Listeners hear of every image whose
+        annotations changed. A writable store: nothing to do (False)."""
+        with self._lock:
+            if self._read_only is None or self._closed:
+                return False
+        try:
+            ws_lock = self._workspace.lock(self._holder)
+        except InputError as exc:  # WorkspaceBusy, or the folder is gone: stay read-only
+            ws_lock = None
+            why = f"{exc.holder} has this workspace" if isinstance(exc, WorkspaceBusy) else str(exc)
+        with self._lock:
+            if ws_lock is None:
+                self._read_only = why
+                if self._stamp() == self._file_stamp:
+                    return False
+            old = dict(self._edits)
+            try:
+                self._edits, self.orphans = self._load(writer=ws_lock is not None)
+            except InputError as exc:
+                if ws_lock is not None:
+                    ws_lock.release()
+                    self._read_only = str(exc)
+                return False  # keep showing the last state that could be read
+            if ws_lock is not None:
+                self._ws_lock, self._read_only = ws_lock, None
+            changed = [i for i in old.keys() | self._edits.keys() if old.get(i) != self._edits.get(i)]
+        for image_id in changed:
+            self._notify(image_id)
+        return ws_lock is not None
 
     def relocate(self, new_workspace_dir: str | Path) -> None:
         """Save the edits into another workspace folder (when the current one cannot be written)."""
+        if self._read_only is not None:
+            raise InputError(None, f"read-only: {self._read_only}")
         target = edits_path(Path(new_workspace_dir).expanduser().resolve())
         if target.exists():
             raise InputError(target, "already holds annotation edits; choose another folder")
         ws = Workspace.for_dataset(self.index.root, new_workspace_dir)
+        new_lock = ws.lock(self._holder)  # the new place gets one writer too
+        if target.exists():  # written between the check and the lock
+            new_lock.release()
+            raise InputError(target, "already holds annotation edits; choose another folder")
         with self._lock:
             self._workspace = ws
+            self._release_ws_lock()
+            self._ws_lock = new_lock
             self._saver.changed()  # everything is written to the new place
         self.save()
 
-    def close(self) -> None:
-        """Stop autosave and save. Raises InputError if the final save fails (edits stay in memory:
-        relocate() and save() still work)."""
+    def close(self, discard_unsaved: bool = False) -> None:
+        """Stop autosave, save and free the workspace for another writer. Raises InputError if the
+        final save fails (edits stay in memory: relocate() and save() still work, and the workspace
+        stays locked) unless `discard_unsaved`: then the unsaved edits are dropped."""
         with self._lock:
             self._closed = True
         self._saver.stop()
-        self.save()
+        try:
+            self.save()
+        except InputError:
+            if not discard_unsaved:
+                raise
         atexit.unregister(self._atexit)
+        self._release_ws_lock()
+
+    def _release_ws_lock(self) -> None:
+        if self._ws_lock is not None:
+            self._ws_lock.release()
+            self._ws_lock = None
 
     def __enter__(self) -> "AnnotationStore":
         return self
@@ -297,19 +374,34 @@ class AnnotationStore:
         self.close()
 
     # --- internals ----------------------------------------------------------------------------
-    def _load(self) -> None:
+    def _load(self, writer: bool | None = None) -> tuple[dict, dict]:
+        """(edits, orphans) as saved. Only the writer moves a corrupt file aside."""
+        writer = self._read_only is None if writer is None else writer
         path = self.edits_path
+        self._file_stamp = self._stamp()
         try:
-            edits = read_edits(path)
+            saved = read_edits(path)
         except CorruptEditsError as exc:
+            if not writer:
+                raise InputError(path, f"{exc.reason}; left as it is (read-only here)") from None
             aside = move_aside(path)
             raise InputError(path, f"{exc.reason}; moved it aside to {aside.name} (nothing was lost from "
                                    f"it); opening again starts from the dataset's annotations") from None
-        for image_id, ann in edits.items():
+        edits, orphans = {}, {}
+        for image_id, ann in saved.items():
             if image_id not in self.index.images:
-                self.orphans[image_id] = ann
+                orphans[image_id] = ann
             elif ann != self._original(image_id):
-                self._edits[image_id] = ann
+                edits[image_id] = ann
+        return edits, orphans
+
+    def _stamp(self) -> tuple | None:
+        """What tells a rewritten overlay (atomic rename: a new inode) from the one read."""
+        try:
+            st = os.stat(self.edits_path)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
 
     def _original(self, image_id: str) -> ImageAnnotations:
         ann = self._originals.get(image_id)
@@ -353,6 +445,7 @@ class AnnotationStore:
         self._edit(image_id, text, make)
 
     def _require_reader(self) -> str:
+        self._check_writable()
         reader = self._reader
         if reader is None:
             raise InputError(None, "no reader set: enter your reader name (e.g. 'rad1') before editing")
@@ -383,6 +476,11 @@ class AnnotationStore:
     def _check_open(self) -> None:
         if self._closed:
             raise InputError(None, "the annotation store is closed")
+        self._check_writable()
+
+    def _check_writable(self) -> None:
+        if self._read_only is not None:
+            raise InputError(None, f"read-only: {self._read_only}")
 
     def _notify(self, image_id: str) -> None:
         for cb in list(self.listeners):

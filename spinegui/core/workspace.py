@@ -11,7 +11,6 @@ import json
 import os
 import tempfile
 import threading
-import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +18,8 @@ from pathlib import Path
 import platformdirs
 
 from spinegui.core.errors import InputError
+from spinegui.core.limits import read_toml
+from spinegui.core.workspace_lock import LOCK_FILE, WorkspaceLock, lock_workspace
 
 WORKSPACE_FILE = "workspace.toml"
 _UMASK_LOCK = threading.Lock()
@@ -98,12 +99,15 @@ class Workspace:
         """Open (creating if needed) the workspace of a dataset."""
         root = Path(dataset_root).expanduser().resolve()
         ws_path = Path(path).expanduser().resolve() if path else default_workspace_dir(root)
+        check_workspace_folder(ws_path, root)
         meta = ws_path / WORKSPACE_FILE
         if meta.exists():
             try:
-                recorded = tomllib.loads(meta.read_text(encoding="utf-8")).get("dataset_root")
-            except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise InputError(meta, f"unreadable workspace file: {exc}") from None
+                recorded = read_toml(meta, what="workspace file").get("dataset_root")
+            except OSError as exc:
+                raise InputError(meta, f"unreadable workspace file: {exc.strerror or exc}") from None
+            if recorded is not None and not isinstance(recorded, str):
+                raise InputError(meta, "unreadable workspace file: dataset_root is not a string")
             if recorded and Path(recorded) != root:
                 raise InputError(ws_path, f"workspace belongs to another dataset ({recorded})")
         else:
@@ -116,15 +120,19 @@ class Workspace:
             atomic_write_bytes(meta, text.encode("utf-8"))
         return cls(path=ws_path, dataset_root=root)
 
+    def lock(self, what: str) -> WorkspaceLock:
+        """The workspace's write lock (one writer at a time); WorkspaceBusy names the holder."""
+        return lock_workspace(self.path, what)
+
     # --- synthetic image sets (GAN samples chosen for augmentation) ------------------------------
     def synthetic_sets(self) -> list[dict]:
         """The sampled datasets added to this workspace's augmentation set, oldest first: dicts with
         path, run, classes, n (images per class) and added. A path added again counts once (the last)."""
         try:
-            data = tomllib.loads((self.path / WORKSPACE_FILE).read_text(encoding="utf-8"))
+            data = read_toml(self.path / WORKSPACE_FILE, what="workspace file")
         except FileNotFoundError:
             return []
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        except OSError as exc:
             raise InputError(self.path / WORKSPACE_FILE, f"unreadable workspace file: {exc}") from None
         sets = [s for s in data.get("synthetic_sets", []) if isinstance(s, dict) and s.get("path")]
         last = {s["path"]: i for i, s in enumerate(sets)}
@@ -152,6 +160,32 @@ class Workspace:
         except OSError as exc:
             raise InputError(meta, f"cannot write the workspace file: {exc.strerror or exc}") from None
         return entry
+
+
+# What a workspace holds (a folder of only these, e.g. one that lost its workspace.toml, is one), and
+# the files a desktop drops into any folder it shows.
+_WORKSPACE_PARTS = {WORKSPACE_FILE, LOCK_FILE, "annotations", "cache", "runs", ".DS_Store", "Thumbs.db",
+                    "desktop.ini"}
+
+
+def check_workspace_folder(ws_path: Path, root: Path) -> None:
+    """Refuse a workspace folder that would mix with the dataset or with the user's other files:
+    the dataset folder itself, one inside it or one holding it, and an existing folder that holds
+    other things than a spinegui workspace does (and no workspace.toml). Both paths are resolved."""
+    if ws_path == root or root in ws_path.parents:
+        raise InputError(ws_path, f"the workspace must be outside the dataset folder {root}; "
+                                  "spinegui never writes into a dataset")
+    if ws_path in root.parents:
+        raise InputError(ws_path, f"the workspace must not hold the dataset folder {root}; "
+                                  "choose a folder of its own")
+    if ws_path.is_dir() and not (ws_path / WORKSPACE_FILE).exists():
+        try:
+            used = any(p.name not in _WORKSPACE_PARTS for p in ws_path.iterdir())
+        except OSError as exc:
+            raise InputError(ws_path, f"cannot read the workspace folder: {exc.strerror or exc}") from None
+        if used:
+            raise InputError(ws_path, f"not a spinegui workspace (no {WORKSPACE_FILE}) and not empty; "
+                                      "choose a new or empty folder")
 
 
 def _toml_value(v) -> str:

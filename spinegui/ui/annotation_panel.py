@@ -45,6 +45,7 @@ class AnnotationPanel(QWidget):
         self.reader_button.clicked.connect(self.reader_requested)
         self.state_label = QLabel()
         self.state_label.setWordWrap(True)
+        self.state_label.setTextFormat(Qt.TextFormat.PlainText)  # reader names are data, not markup
         self.boxes = QListWidget()
         self.boxes.currentItemChanged.connect(self._on_item)
         self.type_combo = QComboBox()
@@ -93,10 +94,13 @@ class AnnotationPanel(QWidget):
         self._updating = True
         try:
             reader = self.store.reader if self.store else None
+            read_only = self.store.read_only if self.store else None
             self.reader_button.setText(f"Reader: {reader}" if reader else "Set your reader name to edit…")
             has_image = bool(self.store and self.image_id)
-            for w in (self.boxes, self.type_combo, self.delete_button, self.no_finding_button, self.verified):
-                w.setEnabled(has_image)
+            editable = has_image and read_only is None
+            self.boxes.setEnabled(has_image)  # read-only still lists and selects the boxes
+            for w in (self.type_combo, self.delete_button, self.no_finding_button, self.verified):
+                w.setEnabled(editable)
             self.boxes.clear()
             if not has_image:
                 self.state_label.setText("No image")
@@ -107,7 +111,10 @@ class AnnotationPanel(QWidget):
                 state.append(f"verified by {ann.verified_by}")
             if ann.no_finding:
                 state.append("No finding: " + ", ".join(sorted(ann.no_finding)))
-            self.state_label.setText(f"{len(ann.boxes)} box(es) · " + " · ".join(state))
+            text = f"{len(ann.boxes)} box(es) · " + " · ".join(state)
+            if read_only is not None:
+                text = f"READ-ONLY: {read_only}; edits are off until it closes.\n{text}"
+            self.state_label.setText(text)
             for b in ann.boxes:
                 text = f"{b.lesion_type} — {b.rad_id}" + (f" (edited by {b.edited_by})" if b.edited_by else "")
                 item = QListWidgetItem(swatch(LESION_COLOURS.get(b.lesion_type, "#ffffff")), text)
@@ -116,7 +123,7 @@ class AnnotationPanel(QWidget):
                 if b.uid == self.selected_uid:
                     self.boxes.setCurrentItem(item)
                     self.type_combo.setCurrentIndex(LESION_TYPES.index(b.lesion_type))
-            self.delete_button.setEnabled(bool(self.selected_uid))
+            self.delete_button.setEnabled(editable and bool(self.selected_uid))
             self.verified.setChecked(ann.verified)
         finally:
             self._updating = False

@@ -11,6 +11,7 @@ from spinegui.core.errors import InputError
 from spinegui.core.workspace import data_home
 
 DEMO_IMAGES = 300
+SCREENSHOT_TIMEOUT_S = 60.0  # --screenshot gives up (exit 1) when no image is drawn by then
 
 
 def demo_dataset_dir() -> Path:
@@ -31,6 +32,8 @@ def run_app(dataset: Path | None = None, screenshot: Path | None = None, workspa
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
+    if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        _quiet_offscreen_plugin()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("spinegui")
     app.setOrganizationName("spinegui")
@@ -47,9 +50,25 @@ def run_app(dataset: Path | None = None, screenshot: Path | None = None, workspa
     if root is not None:
         if not window.open_dataset(root) and screenshot is not None:
             raise InputError(root, "cannot open the dataset for --screenshot")
+        if screenshot is not None and window.current is None:
+            raise InputError(root, "the dataset has no image to show for --screenshot")
     else:
         _make_demo_then_open(window)
     return app.exec()
+
+
+# Said by Qt's offscreen plugin on every window shown; it would break the one-line error contract.
+_OFFSCREEN_NOISE = ("This plugin does not support propagateSizeHints()",)
+
+
+def _quiet_offscreen_plugin() -> None:
+    from PySide6.QtCore import qInstallMessageHandler
+
+    def handler(_mode, _context, message: str) -> None:
+        if message not in _OFFSCREEN_NOISE:
+            print(message, file=sys.stderr, flush=True)
+
+    qInstallMessageHandler(handler)
 
 
 def _last_dataset(settings) -> Path | None:
@@ -89,12 +108,51 @@ def _make_demo_then_open(window) -> None:
     gen.start()
 
 
+def _screenshot_timeout() -> float:
+    """SCREENSHOT_TIMEOUT_S, or SPINEGUI_SCREENSHOT_TIMEOUT_S where set (tests, slow machines)."""
+    try:
+        value = float(os.environ.get("SPINEGUI_SCREENSHOT_TIMEOUT_S", SCREENSHOT_TIMEOUT_S))
+    except ValueError:
+        return SCREENSHOT_TIMEOUT_S
+    return value if value > 0 else SCREENSHOT_TIMEOUT_S
+
+
 def _arm_screenshot(window, out: Path, started: float) -> None:
-    """Save the window once the first full-resolution image is drawn, print the time, quit."""
+    """Save the window once the first image is drawn, print the time, quit. The first image failing
+    (exit 2) or nothing drawn within the time limit (exit 1) ends it too, with the reason."""
+    import threading
+
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     state = {"done": False}
+    limit = _screenshot_timeout()
+
+    def give_up(line: str, code: int) -> None:
+        if state["done"]:
+            return
+        state["done"] = True
+        print(f"spinegui: error: {line}", file=sys.stderr, flush=True)
+        # Queued: this may run inside open_dataset, and before exec() an exit() would be lost.
+        QTimer.singleShot(0, lambda: (window.close(), QApplication.exit(code)))
+
+    def on_failed(image_id: str, reason: str) -> None:
+        rec = window.index.images.get(image_id) if window.index is not None else None
+        give_up(f"{rec.path if rec else image_id}: cannot show the first image for --screenshot: {reason}", 2)
+
+    def hard_stop() -> None:  # the event loop itself is stuck: leave without it
+        if state.get("saved"):
+            os._exit(0)  # the picture is written; only the shutdown hangs
+        print(f"spinegui: error: {out}: no image drawn within {limit:g} s and the app did not respond; "
+              "stopped it", file=sys.stderr, flush=True)
+        os._exit(1)
+
+    window.image_failed.connect(on_failed)
+    QTimer.singleShot(int(limit * 1000), lambda: give_up(
+        f"{out}: no image was drawn within {limit:g} s; gave up (no screenshot written)", 1))
+    watchdog = threading.Timer(limit + 15, hard_stop)
+    watchdog.daemon = True
+    watchdog.start()
 
     def on_shown(_image_id: str, _full: bool) -> None:
         if state["done"]:
@@ -109,6 +167,7 @@ def _arm_screenshot(window, out: Path, started: float) -> None:
                 print(f"spinegui: error: {out}: cannot write the screenshot", file=sys.stderr)
                 QApplication.exit(2)
                 return
+            state["saved"] = True
             print(f"first image after {first:.2f} s; screenshot {out}")
             window.close()
             QApplication.exit(0)

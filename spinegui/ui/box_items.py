@@ -303,7 +303,7 @@ class BoxLayer(QObject):
     def _edit(self, method: str, *args):
         """Call a store edit; a refusal (InputError) becomes a message and the store's state is redrawn."""
         if self.store is None or not self.editable:
-            self.message.emit("boxes are read-only here (no annotation store)")
+            self.message.emit(self._read_only_text())
             return None
         try:
             result = getattr(self.store, method)(self.image_id, *args)
@@ -337,12 +337,16 @@ class BoxLayer(QObject):
     def set_draw_mode(self, on: bool) -> None:
         if on and (not self.editable or self.image_id is None):
             if self.image_id is not None:
-                self.message.emit("boxes are read-only here (no annotation store)")
+                self.message.emit(self._read_only_text())
             on = False
         self._drop_rubber()
         if on != self.drawing:
             self.drawing = on
             self.draw_mode_changed.emit(on)
+
+    def _read_only_text(self) -> str:
+        reason = getattr(self.store, "read_only", None)
+        return f"read-only: {reason}" if reason else "boxes are read-only here (no annotation store)"
 
     def _rubber_pen(self) -> QPen:
         pen = QPen(colour_of(self.draw_type), 2, Qt.PenStyle.DashLine)

@@ -9,6 +9,7 @@ the current image are decoded ahead of time.
 from __future__ import annotations
 
 import shutil
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
@@ -60,10 +61,31 @@ class ImageLoader(QObject):
         self._full: dict[str, dict] = {}  # image_id -> metadata, in decode order (oldest first)
         self._pending: dict[str, object] = {}  # image_id -> Future
         self._pool: ProcessPoolExecutor | None = None
+        self._private_dir: Path | None = None  # a temp folder of our own (read-only windows)
         self._decoded.connect(self._on_decoded)
 
     def _full_dir(self) -> Path:
-        return self.cache.dir / "full"
+        return self._private_dir if self._private_dir is not None else self.cache.dir / "full"
+
+    def use_private_full_dir(self, private: bool) -> None:
+        """Decode into a temp folder of this loader's own instead of the workspace cache: a read-only
+        window must not write (nor clear) the folder the writer's window uses."""
+        self._forget_full()
+        if private and self._private_dir is None:
+            self._private_dir = Path(tempfile.mkdtemp(prefix="spinegui-view-"))
+        elif not private:
+            self._drop_private_dir()
+
+    def _forget_full(self) -> None:
+        for future in self._pending.values():
+            future.cancel()
+        self._pending.clear()
+        self._full.clear()
+
+    def _drop_private_dir(self) -> None:
+        if self._private_dir is not None:
+            shutil.rmtree(self._private_dir, ignore_errors=True)  # made by mkdtemp above
+            self._private_dir = None
 
     def request(self, image_id: str, neighbours: list[str] = ()) -> None:
         self.current = image_id
@@ -99,7 +121,7 @@ class ImageLoader(QObject):
     def _on_decoded(self, image_id: str, meta: dict) -> None:
         self._pending.pop(image_id, None)
         if meta.get("pool_broken"):
-            self.shutdown()  # a fresh decoder process starts with the next request
+            self._stop_pool()  # a fresh decoder process starts with the next request
         if "error" in meta:
             if image_id == self.current:
                 self.failed.emit(image_id, meta["error"])
@@ -124,6 +146,10 @@ class ImageLoader(QObject):
         return True
 
     def shutdown(self) -> None:
+        self._stop_pool()
+        self._drop_private_dir()
+
+    def _stop_pool(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None

@@ -28,6 +28,7 @@ from spinegui.core.cache import ImageCache
 from spinegui.core.errors import InputError
 from spinegui.core.vindr import VinDrIndex, load_index
 from spinegui.core.workspace import Workspace
+from spinegui.core.workspace_lock import WorkspaceBusy
 from spinegui.ui.annotation_panel import AnnotationPanel
 from spinegui.ui.augment_panel import AugmentPanel
 from spinegui.ui.background import CacheBuilder
@@ -41,8 +42,14 @@ from spinegui.ui.viewer import ImageViewer
 from spinegui.ui.window_menus import build_menus, set_reader_actions
 
 
+# How a window names itself to whoever it keeps out of its workspace ("... has this workspace").
+WINDOW_HOLDER = "a spinegui app window"
+READ_ONLY_POLL_MS = 2000  # a read-only window looks this often whether the writer has gone
+
+
 class MainWindow(QMainWindow):
     image_shown = Signal(str, bool)  # image_id, full resolution
+    image_failed = Signal(str, str)  # image_id, reason: the current image cannot be shown
     # Store callbacks may run on other threads (the autosave thread); signals queue them to the UI.
     _store_changed = Signal(str)
     _save_state = Signal(object)  # error line, or None when saving works again
@@ -105,6 +112,9 @@ class MainWindow(QMainWindow):
         self.cursor_label = QLabel()
         self.window_label = QLabel()
         self.save_label = QLabel()
+        self.read_only_label = QLabel("READ-ONLY")
+        self.read_only_label.setStyleSheet("color: #c64600; font-weight: bold")
+        self.read_only_label.hide()
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
         self.progress.setFormat("caching %v/%m")
@@ -112,12 +122,17 @@ class MainWindow(QMainWindow):
         bar = self.statusBar()
         bar.addWidget(self.cursor_label, 1)
         bar.addPermanentWidget(self.window_label)
+        bar.addPermanentWidget(self.read_only_label)
         bar.addPermanentWidget(self.save_label)
         bar.addPermanentWidget(self.progress)
         self.actions: dict[str, QAction] = build_menus(self)
         # Autosave reports failures only; while edits are pending, look a few times a second.
         self._save_poll = QTimer(self, interval=300)
         self._save_poll.timeout.connect(self._poll_save_state)
+        # A read-only window (another writer has the workspace) follows the writer's saves and takes
+        # the workspace over when the writer closes.
+        self._read_only_poll = QTimer(self, interval=READ_ONLY_POLL_MS)
+        self._read_only_poll.timeout.connect(self._poll_read_only)
         self._restore_layout()
 
     def _dock(self, title, widget, area) -> QDockWidget:
@@ -145,7 +160,7 @@ class MainWindow(QMainWindow):
         self.close_dataset()
         try:
             ws = Workspace.for_dataset(index.root, self.workspace_dir)
-            store = AnnotationStore(index, ws, reader=self.settings.value("reader") or None)
+            store = self._open_store(index, ws)
         except InputError as exc:
             self.show_error(str(exc))
             return False
@@ -157,37 +172,77 @@ class MainWindow(QMainWindow):
         store.listeners.append(self._store_changed.emit)
         store.save_listeners.append(self._save_state.emit)
         self.loader.cache = self.cache
+        self.loader.use_private_full_dir(store.read_only is not None)  # read-only: write nothing there
         self.loader.paths = {r.image_id: r.path for r in index.images.values()}
         if self.browser is not None:
             self.browser.deleteLater()  # setWidget does not free the previous dataset's browser
         self.browser = StudyBrowser(index, store, self.cache)
         self.browser.image_selected.connect(self.show_image)
         self.browser_dock.setWidget(self.browser)
-        self.viewer.set_store(store)
         self.annotation_panel.set_store(store)
         set_reader_actions(self, sorted({r for rec in index.images.values() for r in rec.readers}))
         self.settings.setValue("last_dataset", str(index.root))
-        self.setWindowTitle(f"spinegui — {index.root.name}")
+        self._show_edit_mode()
         problems = [p for p in index.problems if p.severity == "error"]
         if problems:
             self.show_message(f"{len(problems)} annotation row(s) skipped; first: {problems[0]}")
-        self._start_cache_build()
+        if store.read_only is None:
+            self._start_cache_build()  # the writer's window builds the cache; a read-only one reads it
+        else:
+            self.show_message(f"read-only: {store.read_only}; edits are off until it closes")
+            self._read_only_poll.start()
         first = next(iter(index.images), None)
         if first:
             self.browser.select_image(first)  # emits image_selected -> show_image
         return True
 
+    def _open_store(self, index: VinDrIndex, ws: Workspace) -> AnnotationStore:
+        """The workspace's store: its writer, or read-only while another writer has the workspace."""
+        reader = self.settings.value("reader") or None
+        try:
+            return AnnotationStore(index, ws, reader=reader, holder=WINDOW_HOLDER)
+        except WorkspaceBusy as exc:
+            return AnnotationStore(index, ws, reader=reader, holder=WINDOW_HOLDER,
+                                   read_only=f"{exc.holder} has this workspace")
+
+    def _show_edit_mode(self) -> None:
+        """Title, status bar, panels and menus follow whether this window may edit."""
+        reason = self.store.read_only if self.store else None
+        name = self.index.root.name if self.index else ""
+        self.setWindowTitle((f"spinegui — {name}" + (" (read-only)" if reason else "")) if name else "spinegui")
+        self.read_only_label.setVisible(reason is not None)
+        self.read_only_label.setToolTip(f"read-only: {reason}" if reason else "")
+        self.viewer.set_store(self.store, editable=reason is None)
+        self.annotation_panel.refresh()
+        for key, action in self.actions.items():
+            if key.startswith("import_") or key in ("save_elsewhere", "delete_box", "no_finding", "verified"):
+                action.setEnabled(reason is None)
+
+    def _poll_read_only(self) -> None:
+        store = self.store
+        if store is None or store.read_only is None:
+            self._read_only_poll.stop()
+            return
+        before = store.read_only
+        if store.refresh():
+            self._read_only_poll.stop()
+            self._show_edit_mode()
+            self._start_cache_build()
+            self.show_message("the other writer closed the workspace: this window can edit now")
+        elif store.read_only != before:
+            self._show_edit_mode()
+
     def close_dataset(self, discard_unsaved: bool = False) -> None:
+        self._read_only_poll.stop()
         if self.builder is not None:
             self.builder.cancel()
             self.builder.wait()
             self.builder = None
         if self.store is not None:
             try:
-                self.store.close()
+                self.store.close(discard_unsaved=discard_unsaved)
             except InputError as exc:
-                if not discard_unsaved:
-                    self.show_error(str(exc))
+                self.show_error(str(exc))
             self.store = None
 
     def _start_cache_build(self) -> None:
@@ -238,6 +293,7 @@ class MainWindow(QMainWindow):
         if not rec.file_exists:
             self.viewer.set_placeholder(f"{rec.path.name}: file missing from the dataset")
             self.augment_panel.set_source(None)
+            self.image_failed.emit(image_id, "file missing from the dataset")
             return
         neighbours = self.browser.neighbours(image_id, 1) if self.browser else []
         self.loader.request(image_id, neighbours)
@@ -259,6 +315,7 @@ class MainWindow(QMainWindow):
         self.viewer.set_placeholder(f"{name}: {reason}")
         if image_id == self.current:
             self.augment_panel.set_source(None)
+            self.image_failed.emit(image_id, reason)
 
     def next_image(self) -> None:
         if self.browser:
@@ -375,7 +432,7 @@ class MainWindow(QMainWindow):
         return True
 
     def _on_edit_message(self, text: str) -> None:
-        if self.store is not None and self.store.reader is None:
+        if self.store is not None and self.store.reader is None and self.store.read_only is None:
             self.ask_reader()
         else:
             self.show_message(text)
