@@ -9,6 +9,7 @@ Every place that builds a path from an id (index, exports, cache, augment, GAN s
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from spinegui.core.errors import InputError
@@ -17,10 +18,15 @@ from spinegui.core.errors import InputError
 _DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
 # Room for the longest suffix added to an id ("aug-<id>-<k>.dicom") under the usual 255-byte limit.
 MAX_BYTES = 200
+# Most ids (VinDr's are 32 hex digits) are plainly fine: letters, digits, - and _, too long to be a
+# device name. One regex answers for them (the index checks every CSV row).
+_PLAINLY_FINE = re.compile(r"[0-9A-Za-z_-]{5,%d}" % MAX_BYTES)
 
 
 def id_problem(value: object) -> str | None:
     """Why `value` cannot be used as a file name on its own (None when it can)."""
+    if isinstance(value, str) and _PLAINLY_FINE.fullmatch(value):
+        return None
     if not isinstance(value, str):
         return "not text"
     if not value:
