@@ -79,6 +79,23 @@ def _last_dataset(settings) -> Path | None:
     return demo if (demo / "annotations" / "train.csv").exists() else None
 
 
+_DEMO_PARTS = {"annotations", "train_images", "test_images"}
+
+
+def _clear_partial_demo(target: Path, window) -> None:
+    """Delete an interrupted demo only when it holds nothing but the generator's own folders;
+    anything else there is set aside (renamed), never deleted."""
+    import shutil
+    from datetime import datetime
+
+    if {p.name for p in target.iterdir()} <= _DEMO_PARTS and not any(p.is_symlink() for p in target.iterdir()):
+        shutil.rmtree(target)
+        return
+    aside = target.with_name(f"{target.name}.set-aside-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    target.rename(aside)
+    window.show_message(f"{target} held files the demo does not write: moved to {aside}")
+
+
 def _make_demo_then_open(window) -> None:
     """First start: write the demo dataset with a progress dialog, then open it."""
     from PySide6.QtWidgets import QProgressDialog
@@ -87,9 +104,7 @@ def _make_demo_then_open(window) -> None:
 
     target = demo_dataset_dir()
     if target.exists() and any(target.iterdir()):  # a half-written demo from an interrupted first start
-        import shutil
-
-        shutil.rmtree(target)
+        _clear_partial_demo(target, window)
     dialog = QProgressDialog("Making the demo dataset (first start)…", None, 0, DEMO_IMAGES, window)
     dialog.setWindowTitle("spinegui")
     dialog.setMinimumDuration(0)
