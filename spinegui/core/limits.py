@@ -6,7 +6,8 @@ believe it and reserve the memory first. The caps refuse such files with one lin
 buffer or parser runs.
 
 - Pixels: ``SPINEGUI_MAX_PIXELS`` (environment variable; default 100 million values per frame, about
-  25 times the largest VinDr image) raises or lowers the cap. Rows x Columns x Samples per pixel count.
+  6 times the most any VinDr image can have, see docs/VINDR.md) raises or lowers the cap.
+  Rows x Columns x Samples per pixel count.
 - Text files a user can point at (TOML configs, JSON sidecars): at most ``MAX_TEXT_BYTES``, regular
   files only (``/dev/zero`` or a FIFO would be read forever), nesting bounded.
 """

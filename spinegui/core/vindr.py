@@ -1,6 +1,6 @@
 """The VinDr-SpineXR index: annotation CSVs + image files -> studies, series, images, boxes.
 
-Reads a dataset root exactly as PhysioNet ships it (see shared VINDR.md). No pixel is decoded here and
+Reads a dataset root exactly as PhysioNet ships it (see docs/VINDR.md). No pixel is decoded here and
 the dataset is never written. Malformed rows are reported (file, line, reason) and skipped; every good
 row still loads.
 """

@@ -1,4 +1,4 @@
-"""The run folder: the files every reader depends on (DESIGN.md, Contracts, "Run folder").
+"""The run folder: the files every reader depends on (docs/ARCHITECTURE.md, "Run folder").
 
     config.toml    all settings: kind, seed, device, [versions] (spinegui, python, torch, platform)
     status.json    {"state", "started", "ended", "message", "pid", "device", ...}, replaced atomically
@@ -22,7 +22,7 @@ import platform
 import socket
 import sys
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ GONE_MESSAGE = "the process is gone"
 # --- small helpers -------------------------------------------------------------------------------
 def utc_now() -> str:
     """ISO-8601 UTC with a Z, to the millisecond: 2026-12-01T10:00:03.120Z."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_time(text: str | None) -> datetime | None:

@@ -1,1 +1,1 @@
-"""See DESIGN.md for what belongs in this layer."""
+"""See docs/ARCHITECTURE.md (Layers, Where new code goes) for what belongs in this layer."""

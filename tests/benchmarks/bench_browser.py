@@ -4,7 +4,8 @@ Times building the panel (model + view, all studies expanded, first paint), appl
 sorting by a column, and scrolling through the whole view (a page per step, each step painted), with
 and without thumbnails from a synthetic cache. Reference in the same run: a plain QStandardItemModel
 holding the same rows as text (items made up front), in a QTreeView of the same size, row height and
-scroll mode, filtered by a recursive QSortFilterProxyModel and sorted by it. Ratio = browser / reference (lower is better).
+scroll mode, filtered by a recursive QSortFilterProxyModel and sorted by it. Ratio = browser / reference
+(lower is better).
 
 Run: python tests/benchmarks/bench_browser.py [--images 10466] [--no-thumbnails]
 """
@@ -20,24 +21,24 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
-from PySide6.QtCore import QSize, QSortFilterProxyModel, Qt  # noqa: E402
-from PySide6.QtGui import QStandardItem, QStandardItemModel  # noqa: E402
-from PySide6.QtWidgets import QApplication, QTreeView  # noqa: E402
+import numpy as np
+from PySide6.QtCore import QSize, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QApplication, QTreeView
 
-from spinegui.core.browse import FilterSpec  # noqa: E402
-from spinegui.core.cache import ImageCache  # noqa: E402
-from spinegui.core.vindr import LESION_TYPES, Box, ImageRecord, VinDrIndex  # noqa: E402
-from spinegui.ui.browser import StudyBrowser  # noqa: E402
-from spinegui.ui.browser_model import BOX_COL  # noqa: E402
-from spinegui.ui.thumbnails import THUMB_SIZE  # noqa: E402
+from spinegui.core.browse import FilterSpec
+from spinegui.core.cache import ImageCache
+from spinegui.core.vindr import LESION_TYPES, Box, ImageRecord, VinDrIndex
+from spinegui.ui.browser import StudyBrowser
+from spinegui.ui.browser_model import BOX_COL
+from spinegui.ui.thumbnails import THUMB_SIZE
 
 W, H = 1000, 800
 ROW_HEIGHT = THUMB_SIZE + 6  # the browser's row height
 
 
 def synthetic_index(n_images: int, seed: int = 0) -> VinDrIndex:
-    """VINDR.md's shape: ~2 images a study, about half normal, 1-4 boxes on abnormal ones, 3 readers."""
+    """docs/VINDR.md's shape: ~2 images a study, about half normal, 1-4 boxes on abnormal ones, 3 readers."""
     rng = np.random.default_rng(seed)
     hexid = lambda: rng.bytes(16).hex()  # noqa: E731
     images, study = {}, hexid()
@@ -234,7 +235,8 @@ def main() -> int:
         if res is None:
             continue
         s = res["scroll"]
-        print(f"scroll {label:<10} {len(s):4d} pages: total {sum(s):6.2f} s, per page mean {statistics.mean(s) * 1000:6.1f} ms, "
+        print(f"scroll {label:<10} {len(s):4d} pages: total {sum(s):6.2f} s, "
+              f"per page mean {statistics.mean(s) * 1000:6.1f} ms, "
               f"p95 {sorted(s)[int(len(s) * 0.95)] * 1000:6.1f} ms, max {max(s) * 1000:6.1f} ms")
     print(f"filter kept {ours['shown']:,} images; walking them all with next_image: {ours['walk']:.2f} s")
     print(f"facts made while browsing (scroll + filter + sort): {ours['facts']:,}")
@@ -242,7 +244,8 @@ def main() -> int:
         print(f"thumbnails loaded while scrolling at full speed: {thumbs['loaded']:,} (LRU, rows on screen only)")
     print(f"max RSS: {rss0:.0f} MB at start, {rss_ref:.0f} MB after reference, {rss1:.0f} MB at end")
     s_ours, s_ref = statistics.mean(ours["scroll"]), statistics.mean(ref["scroll"])
-    print(f"\nratio browser/reference: build {ours['build'] / ref['build']:.2f}, filter {ours['filter'] / ref['filter']:.2f}, "
+    print(f"\nratio browser/reference: build {ours['build'] / ref['build']:.2f}, "
+          f"filter {ours['filter'] / ref['filter']:.2f}, "
           f"sort {ours['sort'] / ref['sort']:.2f}, scroll per page {s_ours / s_ref:.2f}")
     return 0
 

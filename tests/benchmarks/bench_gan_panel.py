@@ -6,8 +6,9 @@ comes (the event loop's stall):
 - busy: Start pressed (a 64 px WGAN-GP on the CPU in a job process), then training for --seconds while the
   loss curves, the sample grid and the status line update; then Cancel until the job has checkpointed
   and stopped. Each user action is its own event, as a click is.
-Budget (DESIGN.md): no stall above 50 ms whatever runs in the background. The worst stall is printed
-with the phase it fell in, and the share of the UI thread's CPU time.
+Budget (docs/ARCHITECTURE.md, Performance budgets): no stall above 50 ms whatever runs in the
+background. The worst stall is printed with the phase it fell in, and the share of the UI thread's CPU
+time.
 Run: python tests/benchmarks/bench_gan_panel.py [--seconds 60] [--images 120]
 """
 
@@ -106,7 +107,8 @@ def main():
         run_for(3.0)
         panel.form.set_checked([CLASS])
         run_for(0.2)
-        panel.form.set_values({"size": 64, "batch": 8, "epochs": 2000, "sample_every": 5, "device": "cpu", "n_critic": 2})
+        panel.form.set_values({"size": 64, "batch": 8, "epochs": 2000, "sample_every": 5, "device": "cpu",
+                               "n_critic": 2})
         run_for(0.2)
         state = lambda: (panel._status or {}).get("state")  # noqa: E731
         probe.phase = "start"

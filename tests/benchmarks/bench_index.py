@@ -15,7 +15,7 @@ import numpy as np
 
 from spinegui.core.vindr import COLUMNS, LESION_TYPES, load_index
 
-# VINDR.md: train 8,389 images (4,260 normal), 15,290 boxes; test 2,077 images (1,070 normal).
+# docs/VINDR.md: train 8,389 images (4,260 normal), 15,290 boxes; test 2,077 images (1,070 normal).
 SPLITS = {"train": (8389, 4260, 15290), "test": (2077, 1070, 3678)}
 
 
@@ -78,7 +78,8 @@ def main():
         t_bare = median_time(lambda: bare_read(root))
         print(f"load_index + counts: {t_index * 1000:.0f} ms (budget 2000 ms)")
         print(f"bare csv.reader + listdir reference: {t_bare * 1000:.0f} ms")
-        print(f"ratio index / budget: {t_index / 2.0:.3f} (<= 1.0 required); index / bare read: {t_index / t_bare:.1f}x")
+        print(f"ratio index / budget: {t_index / 2.0:.3f} (<= 1.0 required); "
+              f"index / bare read: {t_index / t_bare:.1f}x")
 
 
 if __name__ == "__main__":

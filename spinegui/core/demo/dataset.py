@@ -12,11 +12,11 @@ import csv
 import hashlib
 import io
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from spinegui.core.errors import InputError
 from spinegui.core.vindr import COLUMNS, LESION_TYPES, NO_FINDING
 from spinegui.core.workspace import atomic_write_bytes
 
-# Share of abnormal images showing each lesion (VINDR.md train: images per class / 4,129 abnormal),
+# Share of abnormal images showing each lesion (docs/VINDR.md, train: images per class / 4,129 abnormal),
 # and boxes per image of that class (boxes / images): the demo keeps VinDr's imbalance by default.
 VINDR_IMAGE_SHARE = {
     "Osteophytes": 3575 / 4129,
@@ -73,7 +73,8 @@ def uid_hex(seed: int, *parts: object) -> str:
     return hashlib.md5(":".join(map(str, (seed, *parts))).encode()).hexdigest()
 
 
-def plan_dataset(n_images: int, seed: int = 0, full_size: bool = False, class_mix: str = "vindr") -> list[DemoImagePlan]:
+def plan_dataset(n_images: int, seed: int = 0, full_size: bool = False,
+                 class_mix: str = "vindr") -> list[DemoImagePlan]:
     if n_images < 1:
         raise InputError(None, f"--images must be at least 1 (got {n_images})")
     if class_mix not in CLASS_MIXES:
