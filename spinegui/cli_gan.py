@@ -91,6 +91,7 @@ def cmd_train_gan(args) -> int:
 
     if under_torchrun():
         import os
+        import sys
 
         from spinegui.jobs.inline import run_inline
         from spinegui.jobs.runner import seal_run
@@ -98,7 +99,12 @@ def cmd_train_gan(args) -> int:
         rc = run_inline("gan", config, out)
         if int(os.environ.get("RANK", "0")) == 0:   # rank 0 wrote the run folder, in this process
             seal_run(out)
-        return rc
+        # Everything is written (atomically, fsynced) and the process group destroyed. Gloo's worker
+        # threads can still abort the interpreter's finalization ("terminate called without an active
+        # exception", SIGABRT, seen about once in six runs here), which torchrun reports as a failed run.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
     return run_foreground("gan", config, out)
 
 

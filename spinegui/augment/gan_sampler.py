@@ -147,7 +147,7 @@ def _sources(model: Model, last_epochs: int) -> list[tuple[Path, int]]:
         snaps = model.snapshots[-last_epochs:]
         if not snaps:
             raise InputError(model.full, "no generator snapshots kept; sample from the last checkpoint")
-        return [(p, int(json.loads(p.with_suffix(".json").read_text())["epoch"])) for p in snaps]
+        return [(p, int(ck.read_meta(p)["epoch"])) for p in snaps]   # checked sidecars, size-capped
     return [(model.full, int(model.meta["epoch"]))]
 
 

@@ -32,6 +32,10 @@ class Series:
         self.n = 0
 
     def extend(self, x: np.ndarray, y: np.ndarray) -> None:
+        if self.n and len(x) and x[0] <= self._x[self.n - 1]:
+            # A job killed before its last checkpoint redoes those steps on resume: the new points
+            # replace the old ones instead of drawing the same step twice.
+            self.n = int(np.searchsorted(self._x[:self.n], x[0], side="left"))
         need = self.n + len(x)
         if need > len(self._x):
             cap = max(need, 2 * len(self._x))
