@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 import tomllib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         report["freeze_s"] = round(freeze(WORK / "pyinstaller.log"), 1)
         print(f"froze in {report['freeze_s']:.0f} s", flush=True)
     info = {k: report[k] for k in ("version", "python", "torch", "cuda", "variant")}
-    info["built"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    info["built"] = datetime.now(UTC).isoformat(timespec="seconds")
     old_info = bundle / "build-info.json"
     if args.skip_freeze and old_info.exists():  # the bundle is as old as its freeze, not as this run
         started = json.loads(old_info.read_text()).get("build_started", 0)

@@ -62,7 +62,8 @@ def startup(exe: Path, work: Path, env: dict[str, str], runs: int = 3) -> dict:
           f"{', '.join(f'{s:.2f}' for s in walls)} s)", flush=True)
     return {"startup_first_image_s": firsts, "startup_launch_s": round(pre, 2),
             "startup_wall_s": [round(w, 2) for w in walls],
-            "startup_cold_s": round(firsts[0] + pre, 2), "startup_warm_s": round(statistics.median(firsts[1:]) + pre, 2)}
+            "startup_cold_s": round(firsts[0] + pre, 2),
+            "startup_warm_s": round(statistics.median(firsts[1:]) + pre, 2)}
 
 
 def self_test(exe: Path, env: dict[str, str]) -> dict:

@@ -30,7 +30,7 @@ def render(size: int):
     from PySide6.QtSvg import QSvgRenderer
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    _app = QGuiApplication.instance() or QGuiApplication(sys.argv[:1])  # noqa: F841 (fonts, pixmaps need one)
+    _app = QGuiApplication.instance() or QGuiApplication(sys.argv[:1])  # fonts, pixmaps need one
     image = QImage(size, size, QImage.Format.Format_ARGB32)
     image.fill(QColor(0, 0, 0, 0))
     painter = QPainter(image)

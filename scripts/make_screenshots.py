@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def annotating(root: Path, ws: Path, home: Path, out: Path) -> None:
-    from mouse import LEFT, NONE, send
-    from PySide6.QtCore import QEvent, QPointF, QSettings, Qt
+    from PySide6.QtCore import QEvent, QPointF, QSettings
     from PySide6.QtWidgets import QApplication
 
+    from mouse import LEFT, NONE, send
     from spinegui.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])

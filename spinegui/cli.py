@@ -239,7 +239,8 @@ def _print_info(counts: dict, problems) -> None:
         print(f"{key:24}" + "".join(f"{splits[s][key]:>18}" for s in splits))
     print(f"{'class (boxes / images)':24}")
     for cls in next(iter(splits.values()))["classes"]:
-        cells = "".join(f"{splits[s]['classes'][cls]['boxes']:>11} / {splits[s]['classes'][cls]['images']:<4}" for s in splits)
+        cells = "".join(f"{splits[s]['classes'][cls]['boxes']:>11} / {splits[s]['classes'][cls]['images']:<4}"
+                        for s in splits)
         print(f"  {cls:22}{cells}")
     print()
     if not problems:

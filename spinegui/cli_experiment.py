@@ -110,7 +110,8 @@ def experiment_values(args) -> dict:
               "protocols": ["safe", "paper"] if args.protocol == "both" else [args.protocol],
               "per_class": args.per_class, "weights": weights}
     for name in ("size", "epochs", "patience", "batch", "optimizer", "lr", "flip", "on_the_fly", "max_real",
-                 "val_fraction", "gan_epochs", "gan_size", "gan_width", "bootstrap", "device", "seed", "workers", "threads"):
+                 "val_fraction", "gan_epochs", "gan_size", "gan_width", "bootstrap", "device", "seed", "workers",
+                 "threads"):
         value = getattr(args, name)
         values[name] = DEFAULTS[name] if value is None else value   # None: not given (see add_parsers)
     if args.workspace:

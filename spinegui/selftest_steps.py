@@ -171,7 +171,8 @@ def gan(ctx: Context, device: str) -> str:
     steps = sum(1 for e in events if e.get("kind") == "loss")
     if not list((run_dir / "checkpoints").glob("*.safetensors")) or not list((run_dir / "samples").glob("*.png")):
         raise RuntimeError(f"the gan job wrote no checkpoint or sample grid in {run_dir}")
-    return f"WGAN-GP 64 px, 1 epoch ({steps} logged steps) in a job process on {_device_of(run_dir)}: checkpoint, sample grid"
+    return (f"WGAN-GP 64 px, 1 epoch ({steps} logged steps) in a job process on {_device_of(run_dir)}: "
+            "checkpoint, sample grid")
 
 
 def classifier(ctx: Context, device: str) -> str:

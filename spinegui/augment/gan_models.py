@@ -15,7 +15,7 @@ import math
 import torch
 from torch import nn
 
-from spinegui.augment.gan_spec import ARCHS, MAX_CLASSES, NOISE_DIM, SIZES, WIDTHS  # noqa: F401  (re-exported)
+from spinegui.augment.gan_spec import ARCHS, MAX_CLASSES, NOISE_DIM, SIZES, WIDTHS  # (also re-exported)
 
 
 def _channels(size: int, width: int) -> list[int]:

@@ -77,12 +77,14 @@ class Augmenter:
         boxes = np.zeros((0, 4)) if boxes is None else np.asarray(boxes, np.float64).reshape(-1, 4)
         if len(boxes) == 0:
             return np.zeros((0, 4), np.float32), np.zeros(0, bool), np.zeros(0)
+        import torch
+
         from spinegui.augment.boxes import transform_boxes
 
         result = transform_boxes(boxes, inverse, in_hw, out_hw, elastic,
                                  min_visibility=self.config["min_visibility"],
                                  min_size=self.config["min_box_size"])
-        kept_boxes = result.boxes.as_subclass(__import__("torch").Tensor).numpy()[result.kept]
+        kept_boxes = result.boxes.as_subclass(torch.Tensor).numpy()[result.kept]
         return kept_boxes.astype(np.float32), result.kept, result.visibility
 
     def batch(self, images, *, seed: int | None = None, rng: np.random.Generator | None = None,
@@ -119,9 +121,7 @@ class Augmenter:
 def _warp_batch_cpu(x, inverse, out_hw, fill, elastic):
     import torch
 
-    from spinegui.augment.warp_cpu import warp_image
-
-    from spinegui.augment.warp_cpu import upsample_field
+    from spinegui.augment.warp_cpu import upsample_field, warp_image
 
     src = x.float().contiguous().numpy()
     out = np.empty((x.shape[0], x.shape[1], *out_hw), np.float32)

@@ -51,7 +51,7 @@ def encode_edits(edits: dict[str, ImageAnnotations]) -> bytes:
              for k, v in doc["images"].items()]
     head = json.dumps({k: doc[k] for k in ("format", "version", "saved")})[:-1]
     body = ",\n".join(lines)
-    return f'{head}, "images": {{\n{body}\n}}}}\n'.encode("utf-8")
+    return f'{head}, "images": {{\n{body}\n}}}}\n'.encode()
 
 
 def write_edits(path: Path, edits: dict[str, ImageAnnotations]) -> None:

@@ -9,8 +9,8 @@ changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, replace
-from typing import Callable, Container, Iterable
 
 from spinegui.core.annotation_model import AnnBox, AnnotatedImage, ImageAnnotations, check_xyxy, new_uid, utc_now
 from spinegui.core.errors import InputError
@@ -80,8 +80,9 @@ def plan_import(images: Iterable[AnnotatedImage], known: Container[str],
                 sizes: dict[str, tuple[int, int]]) -> tuple[list[Change], dict]:
     """The changes an import makes, and its counts. Images not in `known` are skipped (counted): an id
     from the file is only ever matched against the index's own (plain file names, spinegui.core.ids),
-    never used to name a file. A later entry for the same image wins. Returns (changes, {"images_changed", "boxes" (the boxes the
-    known images hold in the file), "unknown_images", "unchanged" (known images already as in the file)}).
+    never used to name a file. A later entry for the same image wins. Returns (changes,
+    {"images_changed", "boxes" (the boxes the known images hold in the file), "unknown_images",
+    "unchanged" (known images already as in the file)}).
     """
     latest: dict[str, ImageAnnotations] = {}
     unknown: set[str] = set()

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from typing import Iterable
+from datetime import UTC, datetime
 
 from spinegui.core.errors import InputError
 from spinegui.core.vindr import LESION_TYPES, NO_FINDING, ImageRecord
@@ -78,7 +78,7 @@ def new_uid() -> str:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def renumbered(ann: ImageAnnotations) -> ImageAnnotations:

@@ -15,10 +15,11 @@ dataset folder.
 
 Autosave (``autosave.Autosaver``): a background thread writes the overlay 0.5 s after the last
 change, and at most 1 s after the first unsaved one while edits keep coming, so every change is on
-disk within about 1 s (2 s promised). A failed write keeps the edits in memory, sets ``last_save_error``, retries every 2 s, and
-``relocate()`` saves them to another workspace. Listeners are called in the thread that made the
-change; ``save_listeners`` are called from the autosave thread (a Qt UI must re-post to its own).
-The undo history lives in memory only (one session).
+disk within about 1 s (2 s promised). A failed write keeps the edits in memory, sets
+``last_save_error``, retries every 2 s, and ``relocate()`` saves them to another workspace.
+Listeners are called in the thread that made the change; ``save_listeners`` are called from the
+autosave thread (a Qt UI must re-post to its own). The undo history lives in memory only (one
+session).
 
 One writer per workspace: a store holds the workspace's lock (``workspace_lock``) from opening to
 ``close()``; a second one raises ``WorkspaceBusy`` unless opened with ``read_only="why"``. A read-only
@@ -35,9 +36,9 @@ import os
 import threading
 import weakref
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 from spinegui.core.annotation_file import CorruptEditsError, edits_path, move_aside, read_edits, write_edits
 from spinegui.core.annotation_import import Change, Step, plan_import
@@ -367,7 +368,7 @@ class AnnotationStore:
             self._ws_lock.release()
             self._ws_lock = None
 
-    def __enter__(self) -> "AnnotationStore":
+    def __enter__(self) -> AnnotationStore:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -490,7 +491,7 @@ class AnnotationStore:
                 log.exception("annotation listener failed")
 
 
-def _flush_at_exit(ref: "weakref.ref[AnnotationStore]") -> None:
+def _flush_at_exit(ref: weakref.ref[AnnotationStore]) -> None:
     store = ref()
     if store is not None and store.dirty:
         store.flush()

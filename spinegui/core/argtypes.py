@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Callable
+from collections.abc import Callable
 
 SEED_MAX = 2**31 - 1   # what every seeded library here accepts (numpy refuses negatives)
 

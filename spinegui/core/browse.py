@@ -10,8 +10,9 @@ else from the index.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from spinegui.core.vindr import LESION_TYPES, NO_FINDING, SPLITS, ImageRecord, VinDrIndex
 
@@ -43,7 +44,7 @@ class ImageFacts:
         return self.n_boxes > 0
 
 
-def image_facts(rec: ImageRecord, store: "AnnotationStore | None" = None) -> ImageFacts:
+def image_facts(rec: ImageRecord, store: AnnotationStore | None = None) -> ImageFacts:
     if store is None:
         boxes = [(b.lesion_type, b.rad_id) for b in rec.boxes]
         readers = {r for _, r in boxes} | rec.no_finding_readers
@@ -106,7 +107,7 @@ def _state_matches(state: str, f: ImageFacts) -> bool:
             "verified": f.verified, "unverified": not f.verified}[state]
 
 
-def filter_images(index: VinDrIndex, spec: FilterSpec, store: "AnnotationStore | None" = None) -> list[str]:
+def filter_images(index: VinDrIndex, spec: FilterSpec, store: AnnotationStore | None = None) -> list[str]:
     """The image ids that match, in index order."""
     return [r.image_id for r in index.images.values() if spec.matches(image_facts(r, store))]
 
@@ -115,7 +116,7 @@ def readers_of(facts: Iterable[ImageFacts]) -> list[str]:
     return sorted({r for f in facts for r in f.readers})
 
 
-def all_readers(index: VinDrIndex, store: "AnnotationStore | None" = None) -> list[str]:
+def all_readers(index: VinDrIndex, store: AnnotationStore | None = None) -> list[str]:
     """Every reader named in the dataset, plus those who edited in the workspace (cheap: no facts)."""
     found = {r for rec in index.images.values() for r in rec.readers}
     if store is not None:

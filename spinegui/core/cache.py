@@ -17,12 +17,12 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -333,7 +333,8 @@ def _resize_float(pixels: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
     from PIL import Image
 
     # Pillow's 32-bit float mode resamples in C with a proper box (area) filter when shrinking.
-    return np.asarray(Image.fromarray(np.ascontiguousarray(pixels)).resize(size_wh, Image.Resampling.BOX), dtype=np.float32)
+    small = Image.fromarray(np.ascontiguousarray(pixels)).resize(size_wh, Image.Resampling.BOX)
+    return np.asarray(small, dtype=np.float32)
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:

@@ -45,8 +45,8 @@ class Window:
 
     ``source`` says where it came from: ``"dicom"`` (WindowCenter/WindowWidth tags), ``"voi-lut"`` (a
     linear stand-in for a VOI LUT Sequence; the image's own ``display()`` applies the LUT itself),
-    ``"percentile"`` (computed from the pixels), ``"preset"`` (``preset_window``) or ``"user"``. ``function`` is the DICOM VOI LUT
-    Function: ``"LINEAR"`` (default), ``"LINEAR_EXACT"`` or ``"SIGMOID"``.
+    ``"percentile"`` (computed from the pixels), ``"preset"`` (``preset_window``) or ``"user"``.
+    ``function`` is the DICOM VOI LUT Function: ``"LINEAR"`` (default), ``"LINEAR_EXACT"`` or ``"SIGMOID"``.
     """
 
     center: float

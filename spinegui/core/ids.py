@@ -20,7 +20,7 @@ _DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT
 MAX_BYTES = 200
 # Most ids (VinDr's are 32 hex digits) are plainly fine: letters, digits, - and _, too long to be a
 # device name. One regex answers for them (the index checks every CSV row).
-_PLAINLY_FINE = re.compile(r"[0-9A-Za-z_-]{5,%d}" % MAX_BYTES)
+_PLAINLY_FINE = re.compile(rf"[0-9A-Za-z_-]{{5,{MAX_BYTES}}}")
 
 
 def id_problem(value: object) -> str | None:

@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from spinegui.core.errors import InputError
 from spinegui.core.workspace import WORKSPACE_FILE, atomic_write_bytes, data_home

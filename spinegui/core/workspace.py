@@ -12,7 +12,7 @@ import os
 import tempfile
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import platformdirs
@@ -95,7 +95,7 @@ class Workspace:
         return self.path / "runs"
 
     @classmethod
-    def for_dataset(cls, dataset_root: str | Path, path: str | Path | None = None) -> "Workspace":
+    def for_dataset(cls, dataset_root: str | Path, path: str | Path | None = None) -> Workspace:
         """Open (creating if needed) the workspace of a dataset."""
         root = Path(dataset_root).expanduser().resolve()
         ws_path = Path(path).expanduser().resolve() if path else default_workspace_dir(root)
@@ -115,7 +115,7 @@ class Workspace:
                 ws_path.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise InputError(ws_path, f"cannot create workspace: {exc.strerror or exc}") from None
-            created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             text = f'format = 1\ndataset_root = "{_toml_escape(str(root))}"\ncreated = "{created}"\n'
             atomic_write_bytes(meta, text.encode("utf-8"))
         return cls(path=ws_path, dataset_root=root)
@@ -145,7 +145,7 @@ class Workspace:
         if not folder.is_dir():
             raise InputError(folder, "no such sampled dataset folder")
         entry = {"path": str(folder), "run": str(run), "classes": [str(c) for c in classes], "n": int(n),
-                 "added": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+                 "added": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
         same = [s for s in self.synthetic_sets() if s["path"] == entry["path"]]
         if same and {k: v for k, v in same[-1].items() if k != "added"} == \
                 {k: v for k, v in entry.items() if k != "added"}:

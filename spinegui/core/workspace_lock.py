@@ -16,7 +16,7 @@ import json
 import os
 import socket
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from spinegui.core.errors import InputError
@@ -87,7 +87,7 @@ class WorkspaceLock:
         finally:
             os.close(fd)
 
-    def __enter__(self) -> "WorkspaceLock":
+    def __enter__(self) -> WorkspaceLock:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -119,7 +119,7 @@ def lock_workspace(ws_path: str | Path, what: str) -> WorkspaceLock:
         os.close(fd)
         raise WorkspaceBusy(Path(ws_path), holder)
     note = {"pid": os.getpid(), "what": what, "host": socket.gethostname(),
-            "since": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            "since": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     try:
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)

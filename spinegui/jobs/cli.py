@@ -3,8 +3,7 @@
 
 Wiring into spinegui/cli.py:
     from spinegui.jobs import cli as jobs_cli
-    jobs_cli.add_parsers(sub)                  # in build_parser()
-    handler = {..., **jobs_cli.HANDLERS}[args.command]
+    jobs_cli.add_parsers(sub)                  # in build_parser(); each parser sets its `handler`
 The handlers raise InputError for bad input (spinegui.cli prints it as one line, exit 2).
 `python -m spinegui.jobs.cli ...` runs the same commands on their own.
 """
@@ -18,7 +17,7 @@ import signal
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -129,9 +128,6 @@ def cmd_job_selftest(args) -> int:
     return run_foreground("selftest", config, run, grace=args.grace)
 
 
-HANDLERS = {"jobs": cmd_jobs, "resume": cmd_resume, "cancel": cmd_cancel, "job-selftest": cmd_job_selftest}
-
-
 def _data_runs() -> Path:
     from spinegui.core.workspace import data_home
 
@@ -150,7 +146,7 @@ def default_run_roots() -> list[Path]:
 
 # --- the table ---------------------------------------------------------------------------------------
 def format_table(runs: list[rf.RunSummary], now: datetime | None = None) -> str:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     rows = [("RUN", "KIND", "STATE", "PROGRESS", "STARTED", "TIME", "MESSAGE")]
     for r in runs:
         started, ended = rf.parse_time(r.started), rf.parse_time(r.ended)
@@ -278,7 +274,8 @@ def run_foreground(kind: str | None, config: dict[str, Any] | None, run_dir: str
             if len(interrupts) > asked:
                 asked = len(interrupts)
                 if asked == 1:
-                    bar.say(f"spinegui: cancelling {run_dir.name} (the job writes a checkpoint; Ctrl+C again to kill it)")
+                    bar.say(f"spinegui: cancelling {run_dir.name} "
+                            "(the job writes a checkpoint; Ctrl+C again to kill it)")
                     handle.cancel(grace)
                 else:
                     handle.cancel(0.0)

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
-import multiprocessing.util  # noqa: F401  (its atexit hook first, so ours runs before it)
+import multiprocessing.util  # its atexit hook first, so ours runs before it
 import os
 import signal
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from spinegui.core import outdir
 from spinegui.core.errors import InputError
@@ -149,7 +150,7 @@ def _device_or_none(device: Any) -> str | None:
 
 
 # --- the handle ----------------------------------------------------------------------------------
-_live: "weakref.WeakSet[JobHandle]" = weakref.WeakSet()
+_live: weakref.WeakSet[JobHandle] = weakref.WeakSet()
 _live_lock = threading.Lock()
 
 
@@ -158,7 +159,7 @@ class JobHandle:
 
     def __init__(self, run_dir: str | Path, *, process: multiprocessing.Process | None = None,
                  kind: str | None = None, offset: int = 0,
-                 on_exit: Callable[["JobHandle"], None] | None = None):
+                 on_exit: Callable[[JobHandle], None] | None = None):
         self.run_dir = Path(run_dir)
         self.kind = kind
         self._process = process
@@ -179,7 +180,7 @@ class JobHandle:
             threading.Thread(target=self._monitor, name=f"spinegui-job-{self.run_dir.name}", daemon=True).start()
 
     @classmethod
-    def attach(cls, run_dir: str | Path, offset: int = 0) -> "JobHandle":
+    def attach(cls, run_dir: str | Path, offset: int = 0) -> JobHandle:
         """Follow (and cancel) a run that another process started, e.g. after reopening the app."""
         status = rf.refresh_status(run_dir)
         h = cls(run_dir, kind=status.get("kind"), offset=offset)

@@ -13,7 +13,7 @@ checkpoint stays, as every write is atomic.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -96,7 +96,7 @@ class CheckpointWriter:
                     if event is not None:
                         event.synchronize()
                     write()
-            except BaseException as exc:   # noqa: BLE001 -- handed to the trainer's thread
+            except BaseException as exc:   # handed to the trainer's thread
                 self._error = exc
             finally:
                 write = event = None   # drop the tensors now, not when the next write arrives

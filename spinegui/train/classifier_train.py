@@ -11,21 +11,27 @@ times a second (a non-finite loss is found there and named by its step).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-FLUSH_STEPS, FLUSH_SECONDS = 32, 0.25
-
 from spinegui.augment.gan_checkpoint import load_optimizer, optimizer_tensors
 from spinegui.train import classifier as C
 from spinegui.train.metrics import scores
+
+FLUSH_STEPS, FLUSH_SECONDS = 32, 0.25
+
+
+def _batch_indices(order: np.ndarray, batch: int, k: int) -> np.ndarray:
+    """The item indices of step `k` of an epoch whose data order is `order`."""
+    return order[k * batch:(k + 1) * batch]
 
 
 class FoldData:
@@ -173,7 +179,7 @@ class ClassifierTrainer:
             self._since = time.perf_counter()
             # on CUDA a thread reads the next batch from the store while this one trains
             prefetch = ThreadPoolExecutor(1) if self.cuda else None
-            batch_of = lambda k: order[k * batch:(k + 1) * batch]  # noqa: E731
+            batch_of = functools.partial(_batch_indices, order, batch)  # bound to this epoch's order
             ahead = prefetch.submit(self._host_batch, train, batch_of(st["step_in_epoch"])) if prefetch else None
             try:
                 stopped = self._epoch_steps(train, batch, steps, total, weight, epoch, pending, prefetch,

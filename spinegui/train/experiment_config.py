@@ -18,12 +18,13 @@ DEFAULTS: dict[str, Any] = {
     "protocols": list(PROTOCOLS), "size": 0, "epochs": 30, "batch": 32, "optimizer": "adamw", "lr": 0.0,
     "weight_decay": 1e-4, "patience": 5, "flip": False, "per_class": "balance", "gan_share": 0.5,
     "val_fraction": 0.2, "max_real": 0, "on_the_fly": False, "gan_arch": "wgan-gp", "gan_epochs": 200,
-    "gan_size": 64, "gan_width": 32, "bootstrap": 200, "device": "auto", "seed": 0, "workers": 0, "threads": 0, "weights": {},
+    "gan_size": 64, "gan_width": 32, "bootstrap": 200, "device": "auto", "seed": 0, "workers": 0, "threads": 0,
+    "weights": {},
 }
 _RANGES = {"size": (0, 1024), "epochs": (1, 10000), "batch": (2, 4096), "patience": (0, 10000),
            "max_real": (0, 10**7), "gan_epochs": (1, 100000), "gan_width": (8, 256), "bootstrap": (0, 100000),
-           "seed": (0, 2**31 - 1), "workers": (0, 256), "threads": (0, 1024), "lr": (0.0, 10.0), "weight_decay": (0.0, 10.0),
-           "gan_share": (0.0, 1.0), "val_fraction": (0.01, 0.99)}
+           "seed": (0, 2**31 - 1), "workers": (0, 256), "threads": (0, 1024), "lr": (0.0, 10.0),
+           "weight_decay": (0.0, 10.0), "gan_share": (0.0, 1.0), "val_fraction": (0.01, 0.99)}
 
 
 def experiment_config(values: dict[str, Any]) -> dict[str, Any]:

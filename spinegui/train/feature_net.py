@@ -76,7 +76,7 @@ def inception_from_file(path: str | Path) -> FeatureNet:
             state = load_file(str(path))
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's input problem
+    except Exception as exc:  # any unreadable file is the user's input problem
         raise InputError(path, f"cannot read Inception v3 weights: {str(exc).splitlines()[0][:200]}") from None
     # transform_input: torchvision's weights expect its own re-normalisation of ImageNet input
     model = inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=True)

@@ -4,15 +4,16 @@ preprint) or one class-conditional model, writing checkpoints, sample grids and 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 import torch
 
+from spinegui.augment.gan_checkpoint import model_slug
 from spinegui.core.vindr import load_index
 from spinegui.core.workspace import Workspace, atomic_write_bytes
 from spinegui.train import distributed as D
-from spinegui.augment.gan_checkpoint import model_slug
 from spinegui.train.gan_data import load_gan_data
 from spinegui.train.gan_settings import gan_settings
 from spinegui.train.gan_train import GanTrainer
@@ -36,7 +37,7 @@ def run(ctx) -> None:
     settings = gan_settings(ctx.config)
     if settings["device"] == "cpu" or not torch.cuda.is_available():
         torch.use_deterministic_algorithms(True, warn_only=True)
-    local_rank = int(__import__("os").environ.get("LOCAL_RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = pick_device(settings["device"], local_rank)
     dist = D.setup(device)
     if device.type == "cuda":

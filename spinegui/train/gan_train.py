@@ -9,10 +9,11 @@ step-to-step noise than the last generator, at the cost of one foreach-lerp per 
 
 On CUDA (single process) each critic and generator step is captured once as a CUDA graph and
 replayed (step_graph.py); losses stay on the device and are read in batches, a few times a second,
-so that no step waits for the host (the graphs are opt-in, setting cuda_graphs). An epoch of a small class takes milliseconds there, less than
-writing a checkpoint, so each epoch's generator is kept in a ring on the device (the last
-``keep_last``, for harvesting) and the checkpoint files are written by a background thread every
-CHECKPOINT_SECONDS, at the end and on cancel. On the CPU and under DDP every epoch is written.
+so that no step waits for the host (the graphs are opt-in, setting cuda_graphs). An epoch of a small
+class takes milliseconds there, less than writing a checkpoint, so each epoch's generator is kept in
+a ring on the device (the last ``keep_last``, for harvesting) and the checkpoint files are written
+by a background thread every CHECKPOINT_SECONDS, at the end and on cancel. On the CPU and under DDP
+every epoch is written.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from spinegui.augment import gan_checkpoint as ck
 from spinegui.augment.gan_models import NOISE_DIM, build
 from spinegui.train import distributed as D
-from spinegui.augment import gan_checkpoint as ck
 from spinegui.train.ckpt_writer import CheckpointWriter, host_copy
 from spinegui.train.diffaugment import diff_augment
 from spinegui.train.step_graph import StepGraph, graphs_supported
@@ -272,9 +273,9 @@ class GanTrainer:
         if rows and self.dist.is_main:
             total = self.s["epochs"] * self.steps_per_epoch
             rate = images / max(time.perf_counter() - started, 1e-9)
-            self.ctx.emit("progress", model=self.model, epoch=min(self.epoch + 1, self.s["epochs"]), epochs=self.s["epochs"],
-                          step=self.epoch * self.steps_per_epoch + self.step_in_epoch, total=total,
-                          img_s=round(rate, 1), **_memory(self.device))
+            self.ctx.emit("progress", model=self.model, epoch=min(self.epoch + 1, self.s["epochs"]),
+                          epochs=self.s["epochs"], step=self.epoch * self.steps_per_epoch + self.step_in_epoch,
+                          total=total, img_s=round(rate, 1), **_memory(self.device))
 
     def _end_epoch(self, started: float, images: int) -> None:
         seconds = time.perf_counter() - started

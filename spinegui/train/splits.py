@@ -25,23 +25,12 @@ from spinegui.core.errors import InputError
 from spinegui.core.vindr import LABELS, NO_FINDING, VinDrIndex
 
 ABNORMAL = "Abnormal"
-# Case 1 is the preprint's. Cases 2 and 3 are ours; why, in CASE_HELP (shown by --help and the README).
+# Case 1 is the preprint's. Cases 2 and 3 are ours; why, in spinegui.cli_experiment.CASES_TEXT (--help) and the README.
 CASES: dict[str, list[str]] = {
     "1": [NO_FINDING, "Disc space narrowing", "Vertebral collapse"],
     "2": [NO_FINDING, "Spondylolysthesis", "Foraminal stenosis"],
     "3": [NO_FINDING, "Osteophytes", "Surgical implant"],
     "binary": [NO_FINDING, ABNORMAL],
-}
-CASE_HELP = {
-    "1": "the preprint's: No finding vs Disc space narrowing vs Vertebral collapse (two rare lesions, "
-         "602 and 157 VinDr training images)",
-    "2": "No finding vs Spondylolysthesis vs Foraminal stenosis: two other rare lesions (257 and 271 "
-         "training images), both defined by alignment (a slipped body, a narrowed foramen), so case 1's "
-         "question is asked again on lesions that rotation and shear may not leave intact",
-    "3": "No finding vs Osteophytes vs Surgical implant: a control, the commonest lesion (3,575 images) "
-         "and the most conspicuous one (metal); augmentation should help little here, so a large gain "
-         "under the paper protocol points at leakage, not learning",
-    "binary": "No finding vs Abnormal (any lesion), the VinDr paper's normal/abnormal task (AUROC)",
 }
 FOLDS = ("train", "val", "test")
 

@@ -11,7 +11,7 @@ Outputs are static tensors: the next replay overwrites them, so callers copy wha
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 

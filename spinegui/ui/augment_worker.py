@@ -76,7 +76,7 @@ def _send(conn, msg) -> bool:
         return False
 
 
-def run_request(request: dict, sources: "Sources", augmenter_class) -> dict:
+def run_request(request: dict, sources: Sources, augmenter_class) -> dict:
     """One request: the reduced source, its boxes, one Augmenter run per seed. Never raises."""
     t0 = time.perf_counter()
     try:
@@ -102,7 +102,7 @@ class Sources:
     def __init__(self):
         self._items: OrderedDict[tuple, Source] = OrderedDict()
 
-    def get(self, desc: dict) -> "Source":
+    def get(self, desc: dict) -> Source:
         st = os.stat(desc["path"])  # a file replaced under the same name is a new source
         key = (desc["path"], st.st_ino, st.st_size, st.st_mtime_ns, desc.get("bits_stored"), desc.get("dicom"))
         if key in self._items:

@@ -56,7 +56,7 @@ def dragged(xyxy, part: str, dx: float, dy: float, bounds: tuple[float, float]):
 class BoxItem(pg.GraphicsObject):
     """One box: coloured outline, a label (type · reader) that keeps its size, handles when selected."""
 
-    def __init__(self, layer: "BoxLayer", box):
+    def __init__(self, layer: BoxLayer, box):
         super().__init__()
         self._layer = layer
         self._rect = QRectF()

@@ -14,16 +14,39 @@ from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPoint, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QIcon, QPainter, QPainterPath, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QGridLayout, QLabel,
-                               QLineEdit, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QToolButton,
-                               QTreeView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QComboBox,
+    QGridLayout,
+    QLabel,
+    QLineEdit,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QToolButton,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from spinegui.core import browse
 from spinegui.core.browse import FilterSpec
 from spinegui.core.cache import ImageCache
 from spinegui.core.vindr import LESION_COLOURS, LESION_TYPES, NO_FINDING, VinDrIndex
-from spinegui.ui.browser_model import (BOX_COL, ID_COL, LESION_COL, READER_COL, SPLIT_COL, STATE_COL, BrowserModel,
-                                       BrowserProxy, ImageIdRole, LabelsRole, StudyIdRole)
+from spinegui.ui.browser_model import (
+    BOX_COL,
+    ID_COL,
+    LESION_COL,
+    READER_COL,
+    SPLIT_COL,
+    STATE_COL,
+    BrowserModel,
+    BrowserProxy,
+    ImageIdRole,
+    LabelsRole,
+    StudyIdRole,
+)
 from spinegui.ui.thumbnails import THUMB_SIZE, ThumbnailLoader
 
 # Short chip texts (the full name is in the cell's tooltip and the lesion filter's list).

@@ -14,7 +14,7 @@ GRID_ROWS, GRID_COLS = 3, 3
 
 
 class _Cell(pg.ViewBox):
-    def __init__(self, grid: "DrawGrid", index: int):
+    def __init__(self, grid: DrawGrid, index: int):
         super().__init__(lockAspect=True, invertY=True, enableMenu=False, defaultPadding=0.03)
         self.setMouseEnabled(False, False)
         self.grid, self.index = grid, index

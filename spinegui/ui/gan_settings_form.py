@@ -118,7 +118,8 @@ class SettingsForm(QWidget):
         for name, n in counts.items():
             item = QListWidgetItem(f"{name} ({n})")
             item.setData(Qt.ItemDataRole.UserRole, name)
-            item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | (Qt.ItemFlag.ItemIsEnabled if n else Qt.ItemFlag.NoItemFlags))
+            enabled = Qt.ItemFlag.ItemIsEnabled if n else Qt.ItemFlag.NoItemFlags
+            item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | enabled)
             item.setCheckState(Qt.CheckState.Unchecked)
             if not n:
                 item.setToolTip("no training image of this class in the dataset")

@@ -10,8 +10,8 @@ model's probability for it now. Errors (no checkpoint, an unreadable file) are o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal

@@ -7,8 +7,9 @@ in the UI thread (one queued signal per task, never per item); `error` is the on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -37,7 +38,7 @@ class IoWorker(QObject):
             result = future.result()
         except InputError as exc:
             error = str(exc)
-        except Exception as exc:  # noqa: BLE001 - shown as one line, never a traceback
+        except Exception as exc:  # shown as one line, never a traceback
             error = " ".join(f"{type(exc).__name__}: {exc}".split())
         try:
             self._done.emit(callback, result, error)

@@ -41,7 +41,6 @@ from spinegui.ui.results_panel import ResultsPanel
 from spinegui.ui.viewer import ImageViewer
 from spinegui.ui.window_menus import build_menus, set_reader_actions
 
-
 # How a window names itself to whoever it keeps out of its workspace ("... has this workspace").
 WINDOW_HOLDER = "a spinegui app window"
 READ_ONLY_POLL_MS = 2000  # a read-only window looks this often whether the writer has gone

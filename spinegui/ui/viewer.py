@@ -78,7 +78,7 @@ def _colour_scale(width: int = 190, height: int = 20) -> QPixmap:
     p.drawText(width - 6 - hi_w, 0, hi_w, height, Qt.AlignmentFlag.AlignVCenter, "high")
     x0, x1 = 6 + lo_w + 6, width - 6 - hi_w - 6
     gradient = QLinearGradient(x0, 0, x1, 0)
-    for v, (r, g, b, a) in zip(np.linspace(0, 1, 9), heat_lut()[np.linspace(0, 255, 9).astype(int)]):
+    for v, (r, g, b, _a) in zip(np.linspace(0, 1, 9), heat_lut()[np.linspace(0, 255, 9).astype(int)]):
         gradient.setColorAt(float(v), QColor(int(r), int(g), int(b)))
     p.setPen(Qt.PenStyle.NoPen)
     p.setBrush(gradient)
@@ -94,7 +94,7 @@ def _num(v: float) -> str:
 class _ViewBox(pg.ViewBox):
     """Radiology gestures: right-drag windows, left-drag pans (or draws a box), a click deselects."""
 
-    def __init__(self, viewer: "ImageViewer"):
+    def __init__(self, viewer: ImageViewer):
         super().__init__(lockAspect=True, invertY=True, enableMenu=False, defaultPadding=0.02)
         self._viewer = viewer
 

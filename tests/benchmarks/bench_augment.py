@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -65,7 +66,7 @@ def bench_preview(image, boxes):
     worst = 0.0
     for name, cfg in configs.items():
         aug = Augmenter(cfg)
-        ms = median_ms(lambda s: aug(image, boxes, seed=s, value_range=(0, 4095)))
+        ms = median_ms(lambda s, aug=aug: aug(image, boxes, seed=s, value_range=(0, 4095)))
         worst = max(worst, ms)
         print(f"  {name:<24} {ms:6.2f} ms")
     ours = median_ms(lambda s: Augmenter(AFFINE)(image, boxes, seed=s, value_range=(0, 4095)))
@@ -120,8 +121,8 @@ def bench_cpu_batch(n):
     ratio = rate["spinegui Augmenter.batch (CPU)"] / rate["albumentations 2.0.8 Affine"]
     print(f"CPU batch ratio ours/albumentations (both giving a batch) = {ratio:.2f} (budget >= 1.0; "
           f"vs albumentations discarding its results: "
-          f"{rate['spinegui Augmenter.batch (CPU)'] / rate['albumentations, results discarded (no batch)']:.2f}; cv2 threads: "
-          f"{__import__('cv2').getNumThreads()}, torch threads: {torch.get_num_threads()})")
+          f"{rate['spinegui Augmenter.batch (CPU)'] / rate['albumentations, results discarded (no batch)']:.2f}; "
+          f"cv2 threads: {cv2.getNumThreads()}, torch threads: {torch.get_num_threads()})")
     return ratio
 
 

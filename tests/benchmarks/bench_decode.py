@@ -69,7 +69,7 @@ def _without_opj_env(fn):
 
 def time_methods(path: Path, methods: dict, rounds: int) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {name: [] for name in methods}
-    for name, fn in methods.items():  # warm-up: imports, plugin discovery, thread pools
+    for fn in methods.values():  # warm-up: imports, plugin discovery, thread pools
         fn(path)
     for _ in range(rounds):
         for name, fn in methods.items():

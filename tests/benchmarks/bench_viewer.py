@@ -17,12 +17,12 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
-import pyqtgraph as pg  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QApplication
 
-from spinegui.core.display import Window, apply_window  # noqa: E402
-from spinegui.ui.viewer import ImageViewer, ViewerImage  # noqa: E402
+from spinegui.core.display import Window, apply_window
+from spinegui.ui.viewer import ImageViewer, ViewerImage
 
 SIZE = (1400, 1000)  # a workstation viewport
 

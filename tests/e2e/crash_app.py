@@ -15,12 +15,12 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 
-from crash_editor import digest, random_edit  # noqa: E402
-from PySide6.QtCore import QSettings, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication
 
-from spinegui.core.errors import InputError  # noqa: E402
-from spinegui.ui.main_window import MainWindow  # noqa: E402
+from crash_editor import digest, random_edit
+from spinegui.core.errors import InputError
+from spinegui.ui.main_window import MainWindow
 
 
 def main(root: str, workspace: str, home: str, seed: int) -> None:

@@ -3,14 +3,14 @@
 import json
 
 import pytest
-from mouse import RIGHT, drag, source_px_per_screen_px
 from PySide6.QtCore import Qt
 
+from mouse import RIGHT, drag, source_px_per_screen_px
 from spinegui.core.annotation_file import edits_path
 from spinegui.core.vindr import LESION_TYPES
 
 
-def test_draw_move_relabel_delete_with_undo_redo(qtbot, window):
+def test_draw_move_relabel_delete_with_undo_redo(qtbot, window, tmp_path):
     store, viewer = window.store, window.viewer
     image_id = window.current
     n0 = len(store.boxes(image_id))
@@ -23,7 +23,7 @@ def test_draw_move_relabel_delete_with_undo_redo(qtbot, window):
     assert len(boxes) == n0 + 1
     new = boxes[-1]
     assert new.xyxy == pytest.approx((60, 120, 220, 300), abs=tol) and new.rad_id == "tester"
-    window.grab().save("/tmp/e2e_annotate_drawn.png")
+    window.grab().save(str(tmp_path / "e2e_annotate_drawn.png"))
 
     drag(qtbot, viewer, (140, 210), (180, 250))  # move by the body
     moved = store.annotations(image_id).box(new.uid).xyxy

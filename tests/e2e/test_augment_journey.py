@@ -13,7 +13,7 @@ def shown_boxes(viewer) -> dict[str, tuple]:
     return {uid: viewer.boxes.item(uid).xyxy for uid in viewer.boxes.visible_uids()}
 
 
-def test_rotation_knob_turns_the_augmented_image_and_its_boxes(qtbot, window, demo_root):
+def test_rotation_knob_turns_the_augmented_image_and_its_boxes(qtbot, window, demo_root, tmp_path):
     index = load_index(demo_root)
     rec = next(r for r in index.images.values() if len(r.boxes) >= 2)
     with qtbot.waitSignal(window.image_shown, timeout=10000):
@@ -64,7 +64,7 @@ def test_rotation_knob_turns_the_augmented_image_and_its_boxes(qtbot, window, de
     for uid, box in zip(kept, expected.boxes):
         assert turned[uid] == pytest.approx(tuple(box / display.scale), abs=1e-3)
         assert np.abs(np.subtract(turned[uid], original[uid])).max() > 5  # it moved
-    window.grab().save("/tmp/e2e_augment.png")
+    window.grab().save(str(tmp_path / "e2e_augment.png"))
 
     # PgDown on the Augment tab: the panel follows the window's current image.
     nxt = window.browser.next_image()

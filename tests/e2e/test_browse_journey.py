@@ -8,7 +8,7 @@ from spinegui.core.vindr import load_index
 from spinegui.ui.main_window import MainWindow
 
 
-def test_filters_and_stepping_through_images(qtbot, window, demo_root):
+def test_filters_and_stepping_through_images(qtbot, window, demo_root, tmp_path):
     index = load_index(demo_root)
     browser, viewer = window.browser, window.viewer
     assert browser.visible_count() == (24, 24)
@@ -41,7 +41,7 @@ def test_filters_and_stepping_through_images(qtbot, window, demo_root):
     with qtbot.waitSignal(window.image_shown):
         browser.select_image(rec.image_id)
     assert len(viewer.boxes.visible_uids()) == len(rec.boxes)
-    window.grab().save("/tmp/e2e_browse.png")
+    window.grab().save(str(tmp_path / "e2e_browse.png"))
 
 
 def test_corrupt_image_shows_its_reason_and_browsing_goes_on(qtbot, demo_root, tmp_path):

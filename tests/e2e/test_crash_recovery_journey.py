@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from crash_editor import digest  # noqa: E402
-from crash_runner import run_and_kill  # noqa: E402
-
+from crash_editor import digest
+from crash_runner import run_and_kill
 from spinegui.core.annotation_file import edits_path
 from spinegui.core.annotations import AnnotationStore
 from spinegui.core.vindr import load_index

@@ -46,8 +46,9 @@ class StallProbe:
 
     def stop(self) -> str:
         self.timer.stop()
-        return (f"longest event-loop stall {self.worst * 1000:.0f} ms (UI thread busy {self.cpu_of_worst * 1000:.0f} ms "
-                f"of it); most UI-thread CPU between two 5 ms ticks {self.worst_cpu * 1000:.0f} ms; "
+        return (f"longest event-loop stall {self.worst * 1000:.0f} ms "
+                f"(UI thread busy {self.cpu_of_worst * 1000:.0f} ms of it); "
+                f"most UI-thread CPU between two 5 ms ticks {self.worst_cpu * 1000:.0f} ms; "
                 f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 

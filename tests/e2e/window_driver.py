@@ -21,11 +21,11 @@ import threading
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QObject, QSettings, QTimer, Signal  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
+from PySide6.QtWidgets import QApplication
 
-from spinegui.core.errors import InputError  # noqa: E402
-from spinegui.core.workspace import data_home  # noqa: E402
+from spinegui.core.errors import InputError
+from spinegui.core.workspace import data_home
 
 
 def say(**kw) -> None:

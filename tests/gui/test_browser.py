@@ -101,7 +101,8 @@ def test_lesion_filter_narrows_to_exactly_those_images(browser, index, lesion):
     studies = {index.images[i].study_id for i in expected}
     assert set(shown_studies(browser)) == studies
     assert browser.visible_count() == (len(expected), len(index.images))
-    assert browser.counts_label.text().startswith(f"{len(expected)} of {len(index.images)} images · {len(studies)} stud")
+    assert browser.counts_label.text().startswith(
+        f"{len(expected)} of {len(index.images)} images · {len(studies)} stud")
     # Every row's chips show the chosen class.
     proxy = browser.proxy
     for s in range(proxy.rowCount()):
@@ -136,7 +137,7 @@ def test_search_by_id_prefix(browser, index, qtbot):
         (rec.image_id[:12], {r.image_id for r in index.images.values() if r.image_id.startswith(rec.image_id[:12])}),
     ):
         qtbot.keyClicks(browser.search_edit, prefix)  # typing: the filter runs once the user pauses
-        qtbot.waitUntil(lambda: set(shown(browser)) == expected, timeout=2000)
+        qtbot.waitUntil(lambda expected=expected: set(shown(browser)) == expected, timeout=2000)
         assert rec.image_id in expected
         browser.search_edit.clear()
         qtbot.waitUntil(lambda: len(shown(browser)) == len(index.images), timeout=2000)
@@ -243,7 +244,7 @@ def test_select_image_and_keyboard(browser, index, qtbot):
 
 
 # --- edits through the store ------------------------------------------------------------------------
-def test_an_edit_shows_under_the_filter_and_as_edited(browser, index, store, qtbot):
+def test_an_edit_shows_under_the_filter_and_as_edited(browser, index, store, qtbot, tmp_path):
     normal = next(i for i, r in index.images.items() if not r.boxes)
     choose(browser.lesion_box, "Vertebral collapse")
     before = set(shown(browser))
@@ -262,11 +263,11 @@ def test_an_edit_shows_under_the_filter_and_as_edited(browser, index, store, qtb
     choose(browser.state_box, "edited")
     assert shown(browser) == [normal]
     assert browser.reader_box.findData("tester") >= 0
-    browser.grab().save("/tmp/browser_edited_filter.png")
+    browser.grab().save(str(tmp_path / "browser_edited_filter.png"))
     store.undo()  # back to the dataset's annotations: no longer edited, filtered out again
     assert shown(browser) == []
     assert browser.counts_label.text().startswith("0 of")
-    browser.grab().save("/tmp/browser_empty.png")
+    browser.grab().save(str(tmp_path / "browser_empty.png"))
 
 
 # --- thumbnails ---------------------------------------------------------------------------------------
@@ -304,7 +305,7 @@ def test_thumbnails_load_after_a_cache_build_and_failures_show_their_reason(qtbo
     assert b.model.data(bad_src, Qt.ItemDataRole.DecorationRole) is b.thumbnails.failed
     reason = cache.failures()[bad]
     assert reason and reason in b.model.data(bad_src, Qt.ItemDataRole.ToolTipRole)
-    b.grab().save("/tmp/browser_thumbnails.png")
+    b.grab().save(str(tmp_path / "browser_thumbnails.png"))
 
 
 def test_fast_npy_reader_matches_numpy(tmp_path):
@@ -375,5 +376,5 @@ def test_screenshot_with_edits_and_verified(qtbot, index, store, tmp_path, root)
     visible = b._visible_image_ids()
     qtbot.waitUntil(lambda: all(b.thumbnails.is_loaded(i) for i in visible), timeout=5000)
     qtbot.wait(300)  # the batched repaint
-    b.grab().save("/tmp/browser_overview.png")
+    b.grab().save(str(tmp_path / "browser_overview.png"))
     assert "verified" in b.model.data(b.model.source_index(ids[1], STATE_COL))

@@ -17,10 +17,9 @@ from PySide6.QtGui import QImage
 from sklearn.metrics import roc_curve
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from results_factory import CLASSES, KNOWN, make_experiment  # noqa: E402
-
-from spinegui.ui.results_export import SVG_AVAILABLE  # noqa: E402
-from spinegui.ui.results_panel import ResultsPanel  # noqa: E402
+from results_factory import CLASSES, KNOWN, make_experiment
+from spinegui.ui.results_export import SVG_AVAILABLE
+from spinegui.ui.results_panel import ResultsPanel
 
 KEY = "safe-none-resnet18"
 

@@ -8,21 +8,17 @@ import threading
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QObject, QPoint, QPointF, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence, QWheelEvent
+from PySide6.QtWidgets import QApplication, QMainWindow
 
-from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal  # noqa: E402
-from PySide6.QtCore import QPoint  # noqa: E402
-from PySide6.QtGui import QAction, QKeySequence, QMouseEvent, QWheelEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication, QMainWindow  # noqa: E402
-
-from spinegui.core.annotations import AnnotationStore  # noqa: E402
-from spinegui.core.dicom_io import read_image  # noqa: E402
-from spinegui.core.display import Window  # noqa: E402
-from spinegui.core.vindr import LESION_TYPES, load_index  # noqa: E402
-from spinegui.core.workspace import Workspace  # noqa: E402
-from spinegui.ui.viewer import ImageViewer, ViewerImage  # noqa: E402
-
-from mouse import LEFT, MOVE_GAP_MS, NONE, RIGHT, click, drag, hover, source_px_per_screen_px  # noqa: E402
-from mouse import send as _send  # noqa: E402
+from mouse import NONE, RIGHT, click, drag, hover, source_px_per_screen_px
+from spinegui.core.annotations import AnnotationStore
+from spinegui.core.dicom_io import read_image
+from spinegui.core.display import Window
+from spinegui.core.vindr import LESION_TYPES, load_index
+from spinegui.core.workspace import Workspace
+from spinegui.ui.viewer import ImageViewer, ViewerImage
 
 
 @pytest.fixture
@@ -59,7 +55,7 @@ def store(demo_root, tmp_path):
 
 
 # --- image and window/level -----------------------------------------------------------------------
-def test_demo_image_window_level_drag_changes_pixels(qtbot, viewer, demo):
+def test_demo_image_window_level_drag_changes_pixels(qtbot, viewer, demo, tmp_path):
     rec, img = demo
     viewer.set_image(viewer_image(rec, img))
     before = viewer.rendered_image()
@@ -78,7 +74,7 @@ def test_demo_image_window_level_drag_changes_pixels(qtbot, viewer, demo):
     assert np.mean(after != before) > 0.5
     # the view did not move: right-drag is window/level, not zoom
     assert viewer.map_to_viewport(200, 300) == a
-    viewer.grab().save("/tmp/viewer_wl_drag.png")
+    viewer.grab().save(str(tmp_path / "viewer_wl_drag.png"))
 
     viewer.reset_window()
     assert viewer.window == img.window
@@ -182,7 +178,7 @@ def test_cursor_info_float_image_without_spacing(viewer):
 
 
 # --- boxes ----------------------------------------------------------------------------------------
-def test_draw_move_resize_relabel_delete_undo(qtbot, viewer, demo, store):
+def test_draw_move_resize_relabel_delete_undo(qtbot, viewer, demo, store, tmp_path):
     rec, img = demo
     viewer.set_store(store)
     viewer.set_image(viewer_image(rec, img, scale=0.5))  # a reduced image: boxes still in source pixels
@@ -202,7 +198,7 @@ def test_draw_move_resize_relabel_delete_undo(qtbot, viewer, demo, store):
     assert new.lesion_type == "Osteophytes" and new.rad_id == "tester"
     assert new.xyxy == pytest.approx((100, 200, 300, 420), abs=tol)
     assert selected[-1] == new.uid and viewer.boxes.selected_uid == new.uid
-    viewer.grab().save("/tmp/viewer_drawn_box.png")
+    viewer.grab().save(str(tmp_path / "viewer_drawn_box.png"))
 
     # move by the body: one undo step
     x0, y0, x1, y1 = new.xyxy
@@ -233,7 +229,7 @@ def test_draw_move_resize_relabel_delete_undo(qtbot, viewer, demo, store):
     assert store.annotations(rec.image_id).box(new.uid).lesion_type == LESION_TYPES[2]
     assert viewer.boxes.draw_type == LESION_TYPES[2]
     qtbot.wait(5)
-    viewer.grab().save("/tmp/viewer_selected_box.png")
+    viewer.grab().save(str(tmp_path / "viewer_selected_box.png"))
 
     qtbot.keyClick(viewer, Qt.Key.Key_Delete)
     assert store.annotations(rec.image_id).box(new.uid) is None
@@ -328,7 +324,8 @@ def test_visibility_filters(qtbot, viewer, demo, store):
     assert set(viewer.boxes.visible_uids()) == set(original) | {own}
     viewer.set_visible(readers={"tester"})
     assert viewer.boxes.visible_uids() == [own]
-    viewer.set_visible(classes={"Surgical implant"} - {b.lesion_type for b in store.boxes(rec.image_id) if b.uid != own})
+    others = {b.lesion_type for b in store.boxes(rec.image_id) if b.uid != own}
+    viewer.set_visible(classes={"Surgical implant"} - others)
     assert viewer.boxes.visible_uids() == [own]
     viewer.select_box(own)
     viewer.set_visible(classes={"Osteophytes"} - {"Surgical implant"}, readers=set())
@@ -347,7 +344,7 @@ def test_read_only_without_store(qtbot, viewer, demo):
 
 
 # --- badge and placeholder ------------------------------------------------------------------------
-def test_synthetic_badge_only_when_synthetic(qtbot, viewer, demo):
+def test_synthetic_badge_only_when_synthetic(qtbot, viewer, demo, tmp_path):
     rec, img = demo
     viewer.set_image(viewer_image(rec, img, synthetic=False, title="real"))
     assert not viewer.badge.isVisible()
@@ -357,10 +354,10 @@ def test_synthetic_badge_only_when_synthetic(qtbot, viewer, demo):
     qtbot.keyClick(viewer, Qt.Key.Key_Plus)
     qtbot.keyClick(viewer, Qt.Key.Key_Plus)
     assert viewer.badge.isVisible() and viewer.badge.pos().x() < 20 and viewer.badge.pos().y() < 20
-    viewer.grab().save("/tmp/viewer_synthetic.png")
+    viewer.grab().save(str(tmp_path / "viewer_synthetic.png"))
 
 
-def test_placeholder_shows_the_reason_and_browsing_goes_on(qtbot, viewer, demo):
+def test_placeholder_shows_the_reason_and_browsing_goes_on(qtbot, viewer, demo, tmp_path):
     rec, img = demo
     infos = []
     viewer.cursor_info.connect(infos.append)
@@ -369,7 +366,7 @@ def test_placeholder_shows_the_reason_and_browsing_goes_on(qtbot, viewer, demo):
     assert "truncated JPEG 2000 stream" in viewer.placeholder.text()
     assert viewer.image is None and viewer.rendered_image().size == 0
     qtbot.keyClick(viewer, Qt.Key.Key_I)  # keys do nothing, and do not fail
-    viewer.grab().save("/tmp/viewer_placeholder.png")
+    viewer.grab().save(str(tmp_path / "viewer_placeholder.png"))
     viewer.set_image(viewer_image(rec, img))
     assert not viewer.placeholder.isVisible() and viewer.rendered_image().size > 0
 

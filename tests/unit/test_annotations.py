@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from waiting import wait_for
 from spinegui.core.annotation_file import current_annotations, edits_path
 from spinegui.core.errors import InputError
 from spinegui.core.vindr import LESION_TYPES
+from waiting import wait_for
 
 
 def boxed_image(index, min_readers=1):

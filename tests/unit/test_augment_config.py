@@ -8,7 +8,13 @@ from spinegui.augment import knobs
 from spinegui.augment.command import command_line, parse_set
 from spinegui.augment.knobs import KNOBS, ConfigError, defaults, validate
 from spinegui.augment.presets import (
-    BUILTIN_PRESETS, config_to_toml, load_config, load_preset, preset_names, save_config, save_preset,
+    BUILTIN_PRESETS,
+    config_to_toml,
+    load_config,
+    load_preset,
+    preset_names,
+    save_config,
+    save_preset,
 )
 from spinegui.core.errors import InputError
 

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from job_ctx import Ctx
 from spinegui.core.errors import InputError
 from spinegui.train import classifier as C
 from spinegui.train.classifier_train import ClassifierTrainer, FoldData
 from spinegui.train.compute import Ledger, flops_per_image
 from spinegui.train.metrics import bootstrap, scores
-from job_ctx import Ctx
 
 sk = pytest.importorskip("sklearn.metrics")
 

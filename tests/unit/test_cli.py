@@ -81,7 +81,7 @@ def test_bad_input_is_one_line_exit_2(tmp_path, args, expected):
     (tmp_path / "garbage.dicom").write_bytes(np.random.default_rng(0).bytes(2048))
     result = run_cli(*[a.format(tmp=tmp_path) for a in args])
     assert result.returncode == 2, result.stderr
-    err_lines = [l for l in result.stderr.splitlines() if l.startswith("spinegui: error:")]
+    err_lines = [line for line in result.stderr.splitlines() if line.startswith("spinegui: error:")]
     assert len(err_lines) == 1 and expected.format(tmp=tmp_path) in err_lines[0], result.stderr
     assert "Traceback" not in result.stderr
 

@@ -9,14 +9,6 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from dicom_factory import (
-    BASIC_TEXT_SR,
-    IDENTIFYING,
-    make_dataset,
-    vindr_like_array,
-    vindr_like_file,
-    write_dataset,
-)
 from pydicom.encaps import encapsulate, get_frame
 from pydicom.uid import (
     UID,
@@ -27,6 +19,14 @@ from pydicom.uid import (
     RLELossless,
 )
 
+from dicom_factory import (
+    BASIC_TEXT_SR,
+    IDENTIFYING,
+    make_dataset,
+    vindr_like_array,
+    vindr_like_file,
+    write_dataset,
+)
 from spinegui.core import dicom_decode
 from spinegui.core.dicom_io import DicomImage, read_header, read_image, set_decode_threads
 from spinegui.core.display import Window, apply_window
@@ -394,7 +394,7 @@ def test_concurrent_readers_leave_warning_filters_as_they_were(tmp_path):
     assert warnings.filters == before
     assert all(img.pixels.shape == (64, 48) for img in images)
     with pytest.warns(UserWarning, match="VR UI"):  # outside the reader pydicom warns as usual
-        pydicom.dcmread(paths[0], stop_before_pixels=True).SOPInstanceUID
+        _ = pydicom.dcmread(paths[0], stop_before_pixels=True).SOPInstanceUID  # reading the element warns
 
 
 def test_large_jpeg_lossless_goes_to_simpleitk(tmp_path):

@@ -10,10 +10,10 @@ import sys
 
 import numpy as np
 import pytest
-from results_factory import CLASSES, KNOWN, make_experiment
 from sklearn.metrics import roc_auc_score
 from sklearn.metrics import roc_curve as sk_roc_curve
 
+from results_factory import CLASSES, KNOWN, make_experiment
 from spinegui.core import experiment_results as er
 from spinegui.core.errors import InputError
 

@@ -1,7 +1,6 @@
 """GAN training: exact resume, checkpoints (safetensors only), bad input, sampling as a dataset."""
 
 import errno
-import json
 import math
 import pickle
 
@@ -9,13 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from job_ctx import Ctx
 from spinegui.augment import gan_checkpoint as ck
 from spinegui.augment.gan_models import ARCHS, SIZES, build
 from spinegui.core.errors import InputError
 from spinegui.train.gan_settings import gan_settings
 from spinegui.train.gan_train import Diverged, GanTrainer
-
-from job_ctx import Ctx
 
 
 def tiny(arch="wgan-gp", **over):
@@ -85,7 +83,7 @@ def test_samples_come_from_the_weight_average_which_resumes_exactly(tmp_path):
     t = trainer(tmp_path / "a", tiny(ema=0.9), Ctx(tmp_path / "a"))
     g, avg = t.G, t.G_avg
     expected = [p.detach().clone() for p in avg.parameters()]
-    for step in range(3):   # the update is a warmed-up lerp toward the generator
+    for _ in range(3):   # the update is a warmed-up lerp toward the generator
         with torch.no_grad():
             for p in g.parameters():
                 p.add_(0.1)

@@ -5,10 +5,9 @@ files as the per-epoch path."""
 import numpy as np
 import torch
 
+from job_ctx import Ctx
 from spinegui.augment import gan_checkpoint as ck
 from spinegui.train import gan_train
-
-from job_ctx import Ctx
 from test_gan import images, tiny
 
 

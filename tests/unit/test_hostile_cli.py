@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from hostile_util import assert_one_line_error, run_cli, tree_digest
 
+from hostile_util import assert_one_line_error, run_cli, tree_digest
 from spinegui.cli import build_parser
 from spinegui.jobs import runfolder as rf
 

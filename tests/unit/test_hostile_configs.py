@@ -126,7 +126,7 @@ def _in_thread(fn, *args, fifo=None, timeout=20):
         try:
             fn(*args)
             result.append(None)
-        except Exception as exc:   # noqa: BLE001 - handed to the test
+        except Exception as exc:   # handed to the test
             result.append(exc)
 
     worker = threading.Thread(target=call, daemon=True)

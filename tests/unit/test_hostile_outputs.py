@@ -13,8 +13,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from hostile_util import assert_one_line_error, run_cli, tree_digest
 
+from hostile_util import assert_one_line_error, run_cli, tree_digest
 from spinegui.core.errors import InputError
 from spinegui.core.vindr import load_index
 from spinegui.train.splits import CASES
@@ -32,7 +32,6 @@ def world(demo_root, tmp_path_factory):
     """A copy of the demo dataset, a GAN run trained on it (after --device cuda was refused without a
     GPU: no folder, then --device cpu works without --overwrite), and a fake experiment folder."""
     from results_factory import make_experiment
-
     from spinegui.cli import main
 
     tmp = tmp_path_factory.mktemp("outputs")

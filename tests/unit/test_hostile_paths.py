@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from hostile_util import run_cli, tree_digest
 
+from hostile_util import run_cli, tree_digest
 from spinegui.core.annotation_file import current_annotations
 from spinegui.core.cache import ImageCache
 from spinegui.core.errors import InputError

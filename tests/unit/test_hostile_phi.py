@@ -12,12 +12,12 @@ import warnings
 import numpy as np
 import pydicom
 import pytest
-from hostile_util import tree_digest
-from phi_tags import NOT_RETAINED_UIDS, basic_profile
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
+from hostile_util import tree_digest
+from phi_tags import NOT_RETAINED_UIDS, basic_profile
 from spinegui.cli import main
 from spinegui.core.dicom_io import is_synthetic
 from spinegui.core.vindr import load_index
@@ -152,8 +152,8 @@ def test_augment_outputs_say_how_they_were_deidentified_and_stay_marked(augmente
 @pytest.fixture(scope="module")
 def gan_samples(tmp_path_factory):
     import torch
-    from job_ctx import Ctx
 
+    from job_ctx import Ctx
     from spinegui.augment.gan_sampler import sample_run
     from spinegui.train.gan_settings import gan_settings
     from spinegui.train.gan_train import GanTrainer

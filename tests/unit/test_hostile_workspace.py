@@ -12,8 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from hostile_util import assert_one_line_error, run_cli, tree_digest
 
+from hostile_util import assert_one_line_error, run_cli, tree_digest
 from spinegui.core.annotation_file import edits_path
 from spinegui.core.annotations import AnnotationStore
 from spinegui.core.errors import InputError

@@ -5,12 +5,11 @@ from dataclasses import replace
 
 import pytest
 
-from waiting import wait_for
 from spinegui.core.annotation_file import edits_path
 from spinegui.core.annotation_model import AnnBox, AnnotatedImage, ImageAnnotations
-from spinegui.core.annotations import AnnotationStore
 from spinegui.core.errors import InputError
 from spinegui.core.exports import export_annotations, import_annotations
+from waiting import wait_for
 
 
 def as_file(store, image_id, ann):

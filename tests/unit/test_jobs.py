@@ -11,7 +11,6 @@ import time
 import tomllib
 
 import pytest
-from waiting import wait_for
 
 from spinegui.core.errors import InputError
 from spinegui.jobs import (
@@ -24,6 +23,7 @@ from spinegui.jobs import (
     start_job,
 )
 from spinegui.jobs import runfolder as rf
+from waiting import wait_for
 
 QUICK = {"device": "cpu", "sleep": 0.005}
 
@@ -44,7 +44,8 @@ class Follower:
         return max(steps, default=0)
 
     def until_step(self, n, timeout=10.0):
-        assert wait_for(lambda: self.step() >= n, timeout), f"never reached step {n}: {read_status(self.handle.run_dir)}"
+        assert wait_for(lambda: self.step() >= n, timeout), \
+            f"never reached step {n}: {read_status(self.handle.run_dir)}"
 
 
 def checkpoint_step(run_dir):
@@ -259,7 +260,7 @@ def test_a_queue_for_a_window_runs_its_jobs_at_lower_priority_every_thread(tmp_p
 def fake_run(root, name, state="done", **status):
     run = root / name
     (run / "checkpoints").mkdir(parents=True)
-    (run / "config.toml").write_text(f'kind = "selftest"\nseed = 0\ndevice = "cpu"\n')
+    (run / "config.toml").write_text('kind = "selftest"\nseed = 0\ndevice = "cpu"\n')
     rf.write_status(run, {"state": state, "started": "2026-01-02T03:04:05.000Z", "ended": None,
                           "message": None, "pid": None, "device": "cpu", "kind": "selftest", **status})
     (run / "events.jsonl").write_text("")
@@ -334,7 +335,8 @@ def test_config_toml_round_trips_what_a_job_reads(tmp_path):
     from spinegui.jobs.runner import prepare_new
 
     config = {"seed": 3, "device": "cuda:1", "lr": 1e-4, "name": 'say "hi"\\ \u00e9\n', "classes": ["a", "b"],
-              "sizes": [256, 512], "use_amp": True, "note": None, "augment": {"rotation": 10.0, "elastic": {"on": False}}}
+              "sizes": [256, 512], "use_amp": True, "note": None,
+              "augment": {"rotation": 10.0, "elastic": {"on": False}}}
     run = prepare_new("selftest", config, tmp_path / "run")
     back = rf.read_config(run)
     expected = {k: v for k, v in config.items() if v is not None}  # TOML has no null: left out

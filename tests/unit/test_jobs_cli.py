@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from waiting import wait_for
 
 from spinegui.jobs import read_status, start_job
 from spinegui.jobs import runfolder as rf
 from spinegui.jobs.cli import main, run_foreground
+from waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,8 +7,17 @@ import numpy as np
 import pytest
 
 from spinegui.core.errors import InputError
-from spinegui.train.splits import (ABNORMAL, CASES, Item, check_folds, image_class, resolve_classes, select,
-                                   split_by_image, split_by_study)
+from spinegui.train.splits import (
+    ABNORMAL,
+    CASES,
+    Item,
+    check_folds,
+    image_class,
+    resolve_classes,
+    select,
+    split_by_image,
+    split_by_study,
+)
 
 
 def random_items(rng, n_classes):

@@ -9,7 +9,7 @@ the final geometry of what was drawn.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -23,7 +23,7 @@ import numpy as np
 from spinegui.core.demo import lesions as _lesions
 from spinegui.core.demo.phantom_anatomy import Scene, build_scene
 from spinegui.core.demo.phantom_bones import capsule, draw_bones, ellipse, polyline
-from spinegui.core.demo.phantom_draw import F, Canvas, blur, smooth_field
+from spinegui.core.demo.phantom_draw import Canvas, F, blur, smooth_field
 
 LESION_TYPES = ("Osteophytes", "Disc space narrowing", "Surgical implant", "Foraminal stenosis",
                 "Spondylolysthesis", "Vertebral collapse", "Other lesions")  # exact VinDr strings

@@ -11,9 +11,9 @@ readers and verification come back; box uids are renumbered (d0, d1, ... per ima
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from spinegui.core import outdir
 from spinegui.core.annotation_file import current_annotations

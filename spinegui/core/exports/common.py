@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from spinegui.core.annotation_model import AnnBox, AnnotatedImage, ImageAnnotations, check_lesion_type, renumbered
 from spinegui.core.errors import InputError

@@ -6,8 +6,8 @@ From the decoded-image cache's manifest when its entry is fresh, otherwise from 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from spinegui.core.cache import ImageCache, source_key
 from spinegui.core.dicom_header import first_float, open_dataset, quiet_reader

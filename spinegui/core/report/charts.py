@@ -6,8 +6,20 @@ mark carries a <title> so a browser shows the exact value on hover, without any 
 
 from __future__ import annotations
 
-from spinegui.core.report.svg import (AXIS, GRID, MUTED, PALETTE, Svg, ink_on, nice_ticks, num, scale_colour,
-                                      text_width, tick_label, wrap)
+from spinegui.core.report.svg import (
+    AXIS,
+    GRID,
+    MUTED,
+    PALETTE,
+    Svg,
+    ink_on,
+    nice_ticks,
+    num,
+    scale_colour,
+    text_width,
+    tick_label,
+    wrap,
+)
 
 LEGEND_ROW = 18
 # Compute phases (GAN training, sampling, copies, classifier training, evaluation): neighbours in a bar
@@ -204,7 +216,7 @@ def roc_svg(curves: list[tuple[str, list[float], list[float], float | None]], ti
         svg.text(8, 18, title, size=13, weight="bold")
     fx, fy = _axes(svg, box, (0.0, 1.0), (0.0, 1.0), "false-positive rate", "true-positive rate")
     svg.line(fx(0), fy(0), fx(1), fy(1), stroke=AXIS, stroke_dasharray="4 4")
-    for n, (name, fpr, tpr, auc) in enumerate(curves):
+    for n, (_name, fpr, tpr, auc) in enumerate(curves):
         if auc is None or len(fpr) < 2:
             continue
         svg.open("g")

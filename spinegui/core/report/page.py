@@ -4,7 +4,7 @@ tests (and any tool) can parse it with xml.etree."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from spinegui import __version__
@@ -56,7 +56,7 @@ def render_report(run_dir: str | Path) -> str:
         "<h2 id=\"runs\">Runs</h2>", f"<p>{run_links}</p>" if run_links else "<p>No run has finished yet.</p>",
         *(run_section(run, r) for r in run.runs),
         f"<p class=\"note\">Written by spinegui {esc(__version__)} on "
-        f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} from {esc(run.dir)}.</p>",
+        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} from {esc(run.dir)}.</p>",
     ]
     title = f"Experiment report: {run.dir.name}"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>"

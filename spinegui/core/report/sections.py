@@ -5,8 +5,16 @@ from __future__ import annotations
 from spinegui.core.report.charts import stacked_bars_svg
 from spinegui.core.report.rundata import PHASES, RunData, manifest_summary, phase_seconds
 from spinegui.core.report.svg import esc
-from spinegui.core.report.tables import (LEAK_HEAD, LEAK_SENTENCE, RESULT_HEAD, leakage_rows, number, result_row,
-                                         seconds, table)
+from spinegui.core.report.tables import (
+    LEAK_HEAD,
+    LEAK_SENTENCE,
+    RESULT_HEAD,
+    leakage_rows,
+    number,
+    result_row,
+    seconds,
+    table,
+)
 
 SETTINGS = ("size", "epochs", "patience", "batch", "optimizer", "lr", "flip", "per_class", "max_real", "val_fraction",
             "on_the_fly", "gan_epochs", "gan_size", "bootstrap", "seed")
