@@ -1,9 +1,7 @@
 """The Augment tab's client of the augmentation worker process (``augment_worker``).
 
-Why a process: importing torch (~0.4 s holding the GIL in its C extension) in a thread of the app
-stalled the event loop, and the app would carry torch's memory just to preview augmentations. The
-worker is spawned (safe beside Qt's threads, and in a frozen app) when the Augment tab is first shown;
-spawning is a fork/exec and a pipe, cheap for the UI thread. The app never imports torch.
+The worker is spawned when the Augment tab is first shown; how it is spawned, restarted and stopped
+is ``worker_engine.WorkerEngine``'s.
 
 Scheduling (all on the UI thread; replies come from a reader thread through a queued signal):
 - one request in flight at a time, so the worker is always at most one request behind;
@@ -14,35 +12,23 @@ Scheduling (all on the UI thread; replies come from a reader thread through a qu
 - requests submitted while the worker starts (torch import, a few seconds) wait for its "ready".
 Which replies are still wanted (generations) is the panel's business; every reply is delivered.
 
-If the worker dies it is restarted once, with a one-line message, and the request it died on is tried
-again; a second death in a row (before any reply) switches the engine off until ``start()`` is called
-again (the panel does so when it is shown). The worker goes away with the engine (its QObject is
-destroyed), when the app quits, and with the app whatever the way it ends (``exit_with_parent``).
+If the worker dies it is restarted once and the request it died on is tried again; a second death in
+a row switches the engine off until ``start()`` is called again (the panel does so when it is shown).
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
 import mmap
-import os
-import shutil
-import tempfile
-import threading
 import time
-import weakref
 from dataclasses import dataclass, field
-from multiprocessing import get_context
-from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QObject, Signal
+from PySide6.QtCore import Signal
 
 from spinegui.ui.augment_worker import worker_main
+from spinegui.ui.worker_engine import WorkerEngine, WorkerSpec
 
 PRIORITY = ("preview", "full", "grid")
-STOP_GRACE_S = 3.0   # after "stop", a worker still alive this long is killed
-WORKER_NICE = 5      # the worker's lower CPU priority: on a busy machine the event loop wins the cores
 
 
 @dataclass
@@ -89,150 +75,19 @@ class Reply:
     error: str | None = None
 
 
-class _Worker:
-    """One worker process, its pipe and the thread that reads its replies (no Qt here)."""
-
-    def __init__(self, token: int, deliver):
-        ctx = get_context("spawn")
-        self.token, self._deliver = token, deliver
-        self.conn, child = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=worker_main, args=(child,), name="spinegui-augment", daemon=True)
-        self.process.start()
-        child.close()
-        if hasattr(os, "setpriority"):  # POSIX: from its first instruction on, the UI thread comes first
-            try:
-                os.setpriority(os.PRIO_PROCESS, self.process.pid, WORKER_NICE)
-            except OSError:
-                pass
-        self.stopping = False
-        self._reader = threading.Thread(target=self._read, name="augment-replies", daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        while True:
-            try:
-                msg = self.conn.recv()
-            except (EOFError, OSError):
-                break
-            except Exception as exc:  # a reply that cannot be unpickled: report it, keep reading
-                msg = ("garbled", repr(exc))
-            if not self._deliver(self.token, msg):
-                self.stop()
-                break
-        self.process.join(2.0)
-        if not self.stopping:
-            self._deliver(self.token, ("died", self.process.exitcode))
-        self.conn.close()
-
-    def send(self, msg) -> bool:
-        try:
-            self.conn.send(msg)
-            return True
-        except (OSError, ValueError):  # dead or closed: the reader reports the death
-            return False
-
-    def stop(self) -> None:
-        if self.stopping:
-            return
-        self.stopping = True
-        self.send(("stop",))
-        threading.Thread(target=self._reap, name="augment-reap", daemon=True).start()
-
-    def _reap(self) -> None:
-        # Only the reader waits for the process (after its end of the pipe closed), so a process
-        # still unreaped here still owns its pid: killing it can hit nothing else.
-        self._reader.join(STOP_GRACE_S)
-        if self._reader.is_alive():
-            self.process.kill()
-
-
-class _Resources:
-    """What must go when the engine goes (also reachable from its ``destroyed`` signal)."""
-
-    def __init__(self):
-        self.worker: _Worker | None = None
-        self.tmp_dir: Path | None = None
-
-    def release(self, *_args) -> None:
-        if self.worker is not None:
-            self.worker.stop()
-            self.worker = None
-        if self.tmp_dir is not None:
-            shutil.rmtree(self.tmp_dir, ignore_errors=True)
-            self.tmp_dir = None
-
-
-class AugmentEngine(QObject):
-    ready = Signal()                 # the worker has imported the pipeline
-    finished = Signal(object)        # Reply
+class AugmentEngine(WorkerEngine):
+    worker = WorkerSpec(worker_main, "augment", "augmentation",
+                        off_until="augmentation is off until the Augment tab is shown again")
     message = Signal(str, bool)      # one line for the user, is it an error
-    _incoming = Signal(int, object)  # worker token, message (emitted by the reader thread)
 
-    def __init__(self, parent: QObject | None = None):
+    def __init__(self, parent=None):
         super().__init__(parent)
-        self._res = _Resources()
-        self._state = "idle"         # idle, starting, ready, failed
-        self._token = 0
-        self._ids = itertools.count(1)
         self._pending: dict[str, list[Request]] = {}
-        self._in_flight: Request | None = None
-        self._restart_allowed = True
         self._temp_source: tuple[np.ndarray, str] | None = None   # (the array, its temporary file)
-        self.started_at: float | None = None
-        self.ready_after_s: float | None = None   # start() to "ready", as the UI saw it
-        self._incoming.connect(self._on_incoming)
-        self.destroyed.connect(functools.partial(_Resources.release, self._res))
-        app = QCoreApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(self.stop)
-
-    # --- life cycle -----------------------------------------------------------------------------
-    @property
-    def state(self) -> str:
-        return self._state
-
-    @property
-    def is_ready(self) -> bool:
-        return self._state == "ready"
-
-    @property
-    def pid(self) -> int | None:
-        w = self._res.worker
-        return w.process.pid if w is not None else None
-
-    def start(self) -> None:
-        """Start the worker unless it runs or starts already (again after it was given up)."""
-        if self._state in ("starting", "ready"):
-            return
-        self._restart_allowed = True
-        self._spawn()
-
-    def _spawn(self) -> None:
-        self._token += 1
-        self._state = "starting"
-        self.started_at = time.perf_counter()
-        try:
-            self._res.worker = _Worker(self._token, self._deliver)
-        except Exception as exc:  # no process could be started (resources, a broken install)
-            self._res.worker = None
-            self._state = "failed"
-            self.message.emit(f"the augmentation process could not start: {type(exc).__name__}: {exc}", True)
-
-    def _deliver(self, token: int, msg) -> bool:
-        """From the reader thread: hand a message to the UI thread. False: the engine is gone."""
-        try:
-            self._incoming.emit(token, msg)
-            return True
-        except RuntimeError:  # the engine's C++ object was deleted
-            return False
 
     def stop(self) -> None:
-        """End the worker (it exits on "stop"; killed if it does not) and forget waiting requests."""
-        self._pending.clear()
-        self._in_flight = None
         self._temp_source = None
-        self._res.release()
-        self._state = "idle"
+        super().stop()
 
     # --- requests -------------------------------------------------------------------------------
     def source(self, pixels: np.ndarray, *, bits_stored: int | None = None, dicom: str | None = None) -> dict:
@@ -245,13 +100,10 @@ class AugmentEngine(QObject):
             if self._temp_source is not None and self._temp_source[0] is pixels:
                 path = self._temp_source[1]
             else:
-                if self._res.tmp_dir is None:
-                    self._res.tmp_dir = Path(tempfile.mkdtemp(prefix="spinegui-augment-"))
-                    # also at exit when the engine was never deleted (rmtree of a removed folder: no-op)
-                    weakref.finalize(self._res, shutil.rmtree, str(self._res.tmp_dir), True)
-                for old in self._res.tmp_dir.glob("*.npy"):
+                tmp_dir = self._res.scratch("spinegui-augment-")
+                for old in tmp_dir.glob("*.npy"):
                     old.unlink(missing_ok=True)
-                path = str(self._res.tmp_dir / f"source-{next(self._ids)}.npy")
+                path = str(tmp_dir / f"source-{next(self._ids)}.npy")
                 np.save(path, np.ascontiguousarray(pixels), allow_pickle=False)
                 self._temp_source = (pixels, path)
         desc["path"] = path
@@ -282,73 +134,36 @@ class AugmentEngine(QObject):
     def busy(self) -> bool:
         return self._in_flight is not None or any(self._pending.values())
 
-    def _dispatch(self) -> None:
-        if self._state != "ready" or self._in_flight is not None:
-            return
+    # --- WorkerEngine's hooks -------------------------------------------------------------------
+    def _say(self, line: str) -> None:
+        self.message.emit(line, True)
+
+    def _could_not_start(self, line: str) -> None:
+        self._say(line)  # what waits stays: it goes once the tab is shown again and the worker starts
+
+    def _next_request(self) -> Request | None:
         for kind in PRIORITY:
             queue = self._pending.get(kind)
             if queue:
-                req = queue.pop(0)
-                req.id, req.sent = next(self._ids), time.perf_counter()
-                self._in_flight = req
-                self._res.worker.send(("run", req.wire()))  # small: sources go by file name
-                return
+                return queue.pop(0)
+        return None
 
-    # --- replies --------------------------------------------------------------------------------
-    def _on_incoming(self, token: int, msg) -> None:
-        if token != self._token or self._res.worker is None:
-            return  # a worker we have let go
-        what = msg[0]
-        if what == "ready":
-            self._state = "ready"
-            self.ready_after_s = time.perf_counter() - self.started_at
-            self.ready.emit()
-            self._dispatch()
-        elif what == "result":
-            self._on_result(msg[1], msg[2])
-        elif what == "failed":
-            self._res.release()
-            self._state = "failed"
-            self._pending.clear()
-            self.message.emit(msg[1], True)
-        elif what == "died":
-            self._on_died(msg[1])
-        elif what == "garbled":
-            self.message.emit(f"a reply of the augmentation process could not be read: {msg[1]}", True)
+    def _take_waiting(self) -> list[Request]:
+        waiting = [r for queue in self._pending.values() for r in queue]
+        self._pending.clear()
+        return waiting
 
-    def _on_result(self, rid: int, payload: dict) -> None:
-        req = self._in_flight
-        if req is None or req.id != rid:
-            return
-        self._in_flight = None
-        self._restart_allowed = True  # it works: a later death may restart it again
+    def _requeue(self, lost: Request) -> None:
+        queue = self._pending.setdefault(lost.kind, [])
+        if lost.kind == "grid" or not queue:  # once more, unless newer work of its kind replaced it
+            queue.insert(0, lost)
+
+    def _reply(self, req: Request, payload: dict) -> Reply:
         rtt = (time.perf_counter() - req.sent) * 1000
         if "error" in payload:
-            reply = Reply(req, [], error=payload["error"], round_trip_ms=rtt)
-        else:
-            reply = Reply(req, [AugmentResult(**r) for r in payload["results"]], float(payload["scale"]),
-                          tuple(payload["value_range"]), float(payload["ms"]), rtt)
-        try:
-            self.finished.emit(reply)
-        finally:
-            self._dispatch()
-
-    def _on_died(self, exitcode) -> None:
-        lost, self._in_flight = self._in_flight, None
-        self._res.worker = None
-        if not self._restart_allowed:
-            self._state = "failed"
-            self._pending.clear()
-            self.message.emit(f"the augmentation process stopped again (exit code {exitcode}); "
-                              "augmentation is off until the Augment tab is shown again", True)
-            return
-        self._restart_allowed = False
-        if lost is not None:  # try it once more, unless newer work of its kind replaced it
-            queue = self._pending.setdefault(lost.kind, [])
-            if lost.kind == "grid" or not queue:
-                queue.insert(0, lost)
-        self.message.emit(f"the augmentation process stopped (exit code {exitcode}); restarting it", True)
-        self._spawn()
+            return Reply(req, [], error=payload["error"], round_trip_ms=rtt)
+        return Reply(req, [AugmentResult(**r) for r in payload["results"]], float(payload["scale"]),
+                     tuple(payload["value_range"]), float(payload["ms"]), rtt)
 
 
 def npy_path(pixels: np.ndarray) -> str | None:

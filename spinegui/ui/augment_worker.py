@@ -3,15 +3,12 @@ the very call the `spinegui augment` export makes, so that the app itself never 
 
 Qt-free on purpose: the spawned process imports this module (not the Qt client in ``augment_engine``),
 then torch and the augmentation pipeline. ``worker_main`` is the module-level entry for
-multiprocessing's spawn context (also in a PyInstaller-frozen app, whose entry calls freeze_support()).
+multiprocessing's spawn context (also in a PyInstaller-frozen app, whose entry calls freeze_support());
+the loop and the protocol are ``spinegui.workers.loop``'s.
 
-Protocol over one duplex ``multiprocessing.Pipe`` (pickled tuples, all small except result images):
-  app -> worker   ("run", request)   request: {"id", "source", "chain", "boxes", "config", "seeds"}
-                  ("stop",)          the worker exits (so does it when the pipe closes or the app dies)
-  worker -> app   ("ready", {"pid", "seconds"})        after torch and the pipeline are imported
-                  ("failed", line)                     the pipeline cannot be imported; the worker exits
-                  ("result", id, payload)              payload: {"results": [..], "scale", "value_range",
-                                                       "ms"} or {"error": line}
+A request: {"id", "source", "chain", "boxes", "config", "seeds"}; its payload: {"results": [..], "scale",
+"value_range", "ms"} or {"error": line}.
+
 ``source`` names a .npy file (the display cache, or a copy the client wrote) that the worker memory-maps:
 {"path", "shape", "dtype", "bits_stored", "dicom"}. ``chain`` is the sequence of long-side reductions
 applied to it before augmenting ((512,) for the preview, (512, 256) for the grid, () for full
@@ -22,6 +19,7 @@ in the pixels of the array that was augmented (``scale`` of them per source-arra
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections import OrderedDict
@@ -29,51 +27,28 @@ from pathlib import Path
 
 import numpy as np
 
+from spinegui.workers.loop import serve
+
 KEEP_SOURCES = 3
 
 
 def worker_main(conn) -> None:
     """Entry of the worker process: import the pipeline once, then answer requests until told to stop."""
-    from spinegui.core.procs import exit_with_parent
-
-    exit_with_parent()
-    t0 = time.perf_counter()
-    try:
-        import torch
-
-        from spinegui.augment.knobs import defaults
-        from spinegui.augment.pipeline import Augmenter
-
-        # torch only moves the boxes here (small tensors): its thread pool costs more than it gives
-        # (an elastic preview's boxes: 28 ms with 2 threads on a busy 2-core machine, 4 ms with one).
-        torch.set_num_threads(1)
-        # One tiny run, so that every lazy import (torch, torchvision, OpenCV) happens before "ready".
-        Augmenter(defaults())(np.zeros((8, 8), np.uint16), np.array([[1.0, 1.0, 5.0, 5.0]]), seed=0)
-    except BaseException as exc:  # e.g. torch missing or broken: the app says so in one line
-        _send(conn, ("failed", f"the augmentation engine did not load: {type(exc).__name__}: {exc}"))
-        return
-    if not _send(conn, ("ready", {"pid": os.getpid(), "seconds": time.perf_counter() - t0})):
-        return
-    sources = Sources()
-    while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):  # the app closed the pipe or is gone
-            return
-        if not isinstance(msg, tuple) or not msg or msg[0] == "stop":
-            return
-        if msg[0] == "run":
-            request = msg[1]
-            if not _send(conn, ("result", request["id"], run_request(request, sources, Augmenter))):
-                return
+    serve(conn, _load, failed="the augmentation engine did not load")
 
 
-def _send(conn, msg) -> bool:
-    try:
-        conn.send(msg)
-        return True
-    except (OSError, ValueError):  # the app is gone
-        return False
+def _load():
+    import torch
+
+    from spinegui.augment.knobs import defaults
+    from spinegui.augment.pipeline import Augmenter
+
+    # torch only moves the boxes here (small tensors): its thread pool costs more than it gives
+    # (an elastic preview's boxes: 28 ms with 2 threads on a busy 2-core machine, 4 ms with one).
+    torch.set_num_threads(1)
+    # One tiny run, so that every lazy import (torch, torchvision, OpenCV) happens before "ready".
+    Augmenter(defaults())(np.zeros((8, 8), np.uint16), np.array([[1.0, 1.0, 5.0, 5.0]]), seed=0)
+    return functools.partial(run_request, sources=Sources(), augmenter_class=Augmenter)
 
 
 def run_request(request: dict, sources: Sources, augmenter_class) -> dict:

@@ -3,16 +3,12 @@
 
 Qt-free on purpose: the spawned process imports this module (not the Qt client in ``gradcam_engine``),
 then torch and ``spinegui.train.gradcam``. ``worker_main`` is the module-level entry for
-multiprocessing's spawn context (also in a PyInstaller-frozen app, whose entry calls freeze_support()).
+multiprocessing's spawn context (also in a PyInstaller-frozen app, whose entry calls freeze_support());
+the loop and the protocol are ``spinegui.workers.loop``'s.
 
-Protocol over one duplex ``multiprocessing.Pipe`` (pickled tuples, all small except heatmaps):
-  app -> worker   ("run", request)   request: {"id", "checkpoint", "source", "window", "invert", "target"}
-                  ("stop",)          the worker exits (so does it when the pipe closes or the app dies)
-  worker -> app   ("ready", {"pid", "seconds"})        after torch and Grad-CAM are imported
-                  ("failed", line)                     they cannot be imported; the worker exits
-                  ("result", id, payload)              payload: {"heatmap", "predicted", "probabilities",
-                                                       "target", "classes", "model", "size", "ms"} or
-                                                       {"error": line}
+A request: {"id", "checkpoint", "source", "window", "invert", "target"}; its payload: {"heatmap",
+"predicted", "probabilities", "target", "classes", "model", "size", "ms"} or {"error": line}.
+
 ``source`` is {"path": a .npy file the worker memory-maps (the display cache)} or {"pixels": the array};
 its modality values go through ``window`` (a core ``Window``) and ``invert`` to the [0, 1] image the
 experiment's cache makes for training. ``target`` names the class to explain (a class name of the
@@ -21,50 +17,28 @@ checkpoint, or None: the model's own prediction). The last checkpoint stays load
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 
 import numpy as np
 
+from spinegui.workers.loop import serve
+
 
 def worker_main(conn) -> None:
     """Entry of the worker process: import Grad-CAM once, then answer requests until told to stop."""
-    from spinegui.core.procs import exit_with_parent
-
-    exit_with_parent()
-    t0 = time.perf_counter()
-    try:
-        import torch
-
-        from spinegui.train.gradcam import GradCam
-
-        # One image at a time: a couple of threads are plenty, and the app's UI thread keeps a core.
-        torch.set_num_threads(max(1, min(4, (os.cpu_count() or 2) // 2)))
-    except BaseException as exc:  # e.g. torch missing or broken: the app says so in one line
-        _send(conn, ("failed", f"Grad-CAM is not available: {type(exc).__name__}: {exc}"))
-        return
-    if not _send(conn, ("ready", {"pid": os.getpid(), "seconds": time.perf_counter() - t0})):
-        return
-    models = Models(GradCam)
-    while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):  # the app closed the pipe or is gone
-            return
-        if not isinstance(msg, tuple) or not msg or msg[0] == "stop":
-            return
-        if msg[0] == "run":
-            request = msg[1]
-            if not _send(conn, ("result", request["id"], run_request(request, models))):
-                return
+    serve(conn, _load, failed="Grad-CAM is not available")
 
 
-def _send(conn, msg) -> bool:
-    try:
-        conn.send(msg)
-        return True
-    except (OSError, ValueError):  # the app is gone
-        return False
+def _load():
+    import torch
+
+    from spinegui.train.gradcam import GradCam
+
+    # One image at a time: a couple of threads are plenty, and the app's UI thread keeps a core.
+    torch.set_num_threads(max(1, min(4, (os.cpu_count() or 2) // 2)))
+    return functools.partial(run_request, models=Models(GradCam))
 
 
 class Models:
