@@ -3,7 +3,6 @@ call the same job)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from spinegui.core.errors import InputError
@@ -120,12 +119,13 @@ def experiment_values(args) -> dict:
 
 
 def _print_results(out: Path) -> None:
+    from spinegui.core.experiment_results import read_results
     from spinegui.train.experiment_config import format_results
 
     try:
-        doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
+        doc = read_results(out)
+    except InputError:
+        return   # a run that wrote no results has said why already
     print(format_results(doc.get("runs", [])))
     print(f"results: {out / 'results.csv'}, {out / 'results.json'}; manifest: {out / 'manifest.csv'}")
 

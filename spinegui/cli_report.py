@@ -5,7 +5,6 @@ torch is imported inside `gradcam` only, so that `spinegui report` and the parse
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -72,22 +71,21 @@ def cmd_report(args) -> int:
 
 def _dataset_of(run_dir: Path) -> str | None:
     """The dataset an experiment folder was made from (its config.toml's root), if it says."""
-    from spinegui.core.limits import read_toml
+    from spinegui.core.experiment_results import read_config
 
-    try:
-        root = read_toml(Path(run_dir) / "config.toml").get("root")
-    except (OSError, InputError):
-        return None
+    root = read_config(run_dir).get("root")
     return root if isinstance(root, str) else None
 
 
 # --- gradcam ------------------------------------------------------------------------------------------
 def _pick_checkpoint(run_dir: Path, key: str | None) -> Path:
     """The run's best checkpoint of `key`, or of the safe run with the best test macro-F1."""
+    from spinegui.core.experiment_results import read_results
+
     try:
-        runs = json.loads((run_dir / "results.json").read_text(encoding="utf-8")).get("runs") or []
-    except (OSError, ValueError, AttributeError):
-        runs = []
+        runs = read_results(run_dir).get("runs") or []
+    except InputError:
+        runs = []   # no usable results.json: the checkpoints alone decide below
     suffix = "_best.safetensors"
     found = {p.name[: -len(suffix)]: p for p in sorted((run_dir / "checkpoints").glob("*" + suffix))}
     if not found:
@@ -128,14 +126,7 @@ def _read_image(image: str, run_dir: Path | None):
     path = Path(image).expanduser()
     if path.is_file():
         return _read_picture(path) if path.suffix.lower() in PICTURES else read_image(path).display()
-    root = None
-    if run_dir is not None:
-        from spinegui.core.limits import read_toml
-
-        try:
-            root = read_toml(run_dir / "config.toml").get("root")
-        except (OSError, InputError):
-            root = None
+    root = _dataset_of(run_dir) if run_dir is not None else None
     if not root:
         raise InputError(path, "no such file (an image id needs an experiment folder whose dataset is known)")
     from spinegui.core.vindr import load_index

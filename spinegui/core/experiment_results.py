@@ -1,26 +1,30 @@
-"""An experiment's run folder, read for people: results.json, the predictions CSVs, the fold manifest
-and the compute ledger ("spinegui-experiment-1", written by `spinegui experiment`).
+"""An experiment's run folder, read: the one reader of the "spinegui-experiment-1" format that
+`spinegui experiment` writes (results.json, results.csv, manifest.csv, compute.json, predictions/,
+config.toml, status.json).
 
-No Qt and no torch (numpy only): the Results panel, the command line and the report read results the
-same way. Everything the panel shows is computed here; the panel only draws it.
+No Qt and no torch (numpy only): the Results tab, the command line and the report read results the
+same way. Everything the tab shows is computed here; the tab only draws it.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from spinegui.core.errors import InputError
+from spinegui.core.limits import read_toml
+from spinegui.core.metrics import binary_auroc, roc_curve, row_normalise
 
-FORMAT = "spinegui-experiment-1"
-FOLDS = ("val", "test")
+FORMAT = "spinegui-experiment-1"   # results.json's "format"; the writer (train/experiment.py) imports it
+FOLDS = ("val", "test")            # the held-out folds: predictions exist for these only
 FOLD_NAMES = {"val": "validation", "test": "test"}
-# Compute ledger stages, in the order a strategy pays for them.
-PHASES = {"gan_train": "GAN training", "generate": "generation", "augment": "augmentation",
+# Compute ledger stages and their names, in the order a strategy pays for them (tab, report, figures).
+PHASES = {"gan_train": "GAN training", "generate": "GAN sampling", "augment": "geometric copies",
           "train": "classifier training", "eval": "evaluation"}
 CI_LEVEL = "95% CI"
 
@@ -62,39 +66,80 @@ class Experiment:
     strategies: list[str]
     models: list[str]
     runs: dict[str, dict]                      # key (protocol-strategy-model) -> run, in file order
-    compute: dict
+    compute: dict                              # compute.json (the live ledger), else results.json's copy
+    doc: dict = field(default_factory=dict)    # results.json as written
+    config: dict = field(default_factory=dict)  # config.toml ({} when absent or unreadable)
+    status: dict = field(default_factory=dict)  # status.json ({} when absent or unreadable)
     predictions: dict[tuple[str, str], Predictions] = field(default_factory=dict)  # (key, fold)
     origins: dict[tuple[str, str, str], dict[str, str]] = field(default_factory=dict)  # (protocol, strategy, fold)
     problems: list[str] = field(default_factory=list)  # files that could not be read (said, not fatal)
 
     def run_for(self, protocol: str, strategy: str, model: str) -> dict | None:
-        return next((r for r in self.runs.values() if (r["protocol"], r["strategy"], r["model"])
+        return next((r for r in self.runs.values() if (r.get("protocol"), r.get("strategy"), r.get("model"))
                      == (protocol, strategy, model)), None)
 
 
 # --- reading ---------------------------------------------------------------------------------------
-def load_experiment(folder: str | Path, predictions: bool = True) -> Experiment:
-    """Read a run folder's results (and, by default, every predictions CSV and the val/test part of the
-    manifest). A missing or foreign results.json is an InputError; a missing predictions file is not
-    (the run may still be writing): it is listed in `problems`."""
-    folder = Path(folder)
-    path = folder / "results.json"
+def read_results(folder: str | Path) -> dict:
+    """results.json of an experiment folder, checked: an InputError naming the file when the folder or
+    the file is missing, unreadable, not JSON, of another format, or without its lists."""
+    folder = Path(folder).expanduser()
+    if not folder.exists():
+        raise InputError(folder, "experiment folder not found")
     if not folder.is_dir():
         raise InputError(folder, "not a folder")
-    if not path.is_file():
-        raise InputError(folder, "no results.json here (not an experiment folder, or no run has finished yet)")
+    path = folder / "results.json"
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(path, f"cannot read: {exc}") from None
+    except FileNotFoundError:
+        raise InputError(path, "not found; is this an experiment folder (spinegui experiment --out), "
+                               "or has no run finished yet?") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    except ValueError as exc:
+        raise InputError(path, f"malformed JSON: {exc}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise InputError(path, f"not a {FORMAT} results file")
-    compute = doc.get("compute") or _read_json(folder / "compute.json") or {}
-    exp = Experiment(folder, list(doc["classes"]), list(doc.get("protocols", [])), list(doc.get("strategies", [])),
-                     list(doc.get("models", [])), {r["key"]: r for r in doc.get("runs", [])}, compute)
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise InputError(path, f"not experiment results (format {found!r}, expected {FORMAT!r})")
+    runs = doc.get("runs", [])
+    if not isinstance(doc.get("classes"), list) or not isinstance(runs, list):
+        raise InputError(path, "malformed results: 'classes' and 'runs' must be lists")
+    if not all(isinstance(r, dict) and isinstance(r.get("key"), str) for r in runs):
+        raise InputError(path, "malformed results: every run must be an object with a 'key'")
+    return doc
+
+
+def read_config(folder: str | Path) -> dict:
+    """config.toml of a run folder; {} when absent or unreadable (it is a nicety for readers)."""
+    try:
+        return read_toml(Path(folder).expanduser() / "config.toml")
+    except (OSError, InputError):
+        return {}
+
+
+def _optional_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def load_experiment(folder: str | Path, predictions: bool = True) -> Experiment:
+    """Read a run folder's results, config, status and compute ledger (and, by default, every
+    predictions CSV and the val/test part of the manifest). A missing or foreign results.json is an
+    InputError (read_results); a missing predictions file is not (the run may still be writing): it is
+    listed in `problems`. Every other file is optional, so that an unfinished or partly copied run reads."""
+    folder = Path(folder).expanduser()
+    doc = read_results(folder)
+    compute = _optional_json(folder / "compute.json") or dict(doc.get("compute") or {})
+    exp = Experiment(folder, list(doc["classes"]), list(doc.get("protocols") or []),
+                     list(doc.get("strategies") or []), list(doc.get("models") or []),
+                     {r["key"]: r for r in doc.get("runs", [])}, compute, doc, read_config(folder),
+                     _optional_json(folder / "status.json"))
     if predictions:
         for key, run in exp.runs.items():
-            for fold, rel in run.get("predictions", {}).items():
+            for fold, rel in (run.get("predictions") or {}).items():
                 try:
                     exp.predictions[(key, fold)] = read_predictions(folder / rel, exp.classes)
                 except InputError as exc:
@@ -102,13 +147,6 @@ def load_experiment(folder: str | Path, predictions: bool = True) -> Experiment:
         if (folder / "manifest.csv").is_file():
             exp.origins = read_origins(folder / "manifest.csv")
     return exp
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def read_predictions(path: str | Path, classes: list[str]) -> Predictions:
@@ -150,17 +188,51 @@ def read_origins(path: str | Path) -> dict[tuple[str, str, str], dict[str, str]]
     return out
 
 
+@dataclass
+class ManifestSummary:
+    counts: dict            # (protocol, strategy) -> Counter((fold, origin) -> images)
+    synthetic_held_out: dict   # strategy -> synthetic or augmented images in val/test under safe
+    shared_studies: dict       # strategy -> val/test images under safe sharing a study with training
+
+    @property
+    def safe_ran(self) -> bool:
+        return any(p == "safe" for p, _ in self.counts)
+
+    @property
+    def safe_ok(self) -> bool:
+        return not any(self.synthetic_held_out.values())
+
+
+def manifest_summary(path: str | Path) -> ManifestSummary | None:
+    """Counts by fold x origin per protocol x strategy, and the safe protocol's leakage checks; None
+    when the manifest is absent or unreadable."""
+    counts: dict = {}
+    studies: dict = {}      # strategy -> {"train": set, "held": [study ids]}
+    synthetic: Counter = Counter()
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            for r in csv.DictReader(fh):
+                key = (r["protocol"], r["strategy"])
+                counts.setdefault(key, Counter())[(r["fold"], r["origin"])] += 1
+                if r["protocol"] != "safe":
+                    continue
+                seen = studies.setdefault(r["strategy"], {"train": set(), "held": []})
+                synthetic[r["strategy"]] += 0
+                if r["fold"] in FOLDS:
+                    synthetic[r["strategy"]] += r["origin"] != "real"
+                    seen["held"].append(r["study_id"])
+                elif r["study_id"]:
+                    seen["train"].add(r["study_id"])
+    except (OSError, KeyError, ValueError, csv.Error):
+        return None
+    shared = {s: sum(1 for st in v["held"] if st and st in v["train"]) for s, v in studies.items()}
+    return ManifestSummary(counts, dict(synthetic), shared)
+
+
 # --- one run ---------------------------------------------------------------------------------------
 def metric(run: dict | None, fold: str, name: str) -> float | None:
     value = (run or {}).get(fold, {}).get(name)
     return None if value is None else float(value)
-
-
-def row_normalise(counts) -> np.ndarray:
-    """Each row divided by its sum (the share of each true class given each prediction); empty rows stay 0."""
-    m = np.asarray(counts, np.float64)
-    sums = m.sum(1, keepdims=True)
-    return np.divide(m, sums, out=np.zeros_like(m), where=sums > 0)
 
 
 def confusion(run: dict, fold: str, normalised: bool = False) -> np.ndarray:
@@ -207,25 +279,6 @@ def result_image(exp: Experiment, key: str, item: CellItem) -> ResultImage:
                        item.true, item.pred, item.confidence)
 
 
-def roc_curve(positive, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """False and true positive rates at each distinct score, as scikit-learn's roc_curve (collinear
-    points dropped, a first point at threshold +inf)."""
-    positive = np.asarray(positive, bool)
-    scores = np.asarray(scores, np.float64)
-    order = np.argsort(scores, kind="mergesort")[::-1]
-    scores, positive = scores[order], positive[order]
-    last = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]  # the last index of each distinct score
-    tps = np.cumsum(positive)[last].astype(np.float64)
-    fps = 1 + last - tps
-    thresholds = scores[last]
-    if len(fps) > 2:  # keep corners only: a straight run of points draws the same curve
-        keep = np.flatnonzero(np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True])
-        fps, tps, thresholds = fps[keep], tps[keep], thresholds[keep]
-    fps, tps, thresholds = np.r_[0.0, fps], np.r_[0.0, tps], np.r_[np.inf, thresholds]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return fps / fps[-1], tps / tps[-1], thresholds
-
-
 def roc_one_vs_rest(p: Predictions, classes: list[str]) -> dict[str, RocCurve | None]:
     """Per class, its scores against all others; None where a class has no positive or no negative."""
     out: dict[str, RocCurve | None] = {}
@@ -235,7 +288,7 @@ def roc_one_vs_rest(p: Predictions, classes: list[str]) -> dict[str, RocCurve | 
             out[name] = None
             continue
         fpr, tpr, thr = roc_curve(positive, p.prob[:, c])
-        out[name] = RocCurve(fpr, tpr, thr, float(np.trapezoid(tpr, fpr)))
+        out[name] = RocCurve(fpr, tpr, thr, binary_auroc(positive, p.prob[:, c]))
     return out
 
 
@@ -290,7 +343,7 @@ def compute_phases(exp: Experiment, protocol: str) -> list[dict]:
         for rec in stages:
             if rec.get("protocol") != protocol or rec.get("stage") not in PHASES:
                 continue
-            if strategy not in rec.get("strategies", [rec.get("strategy")]):
+            if strategy not in (rec.get("strategies") or [rec.get("strategy")]):
                 continue
             row[rec["stage"]] += float(rec.get("wall_s") or 0.0)
             if rec["stage"] in ("generate", "augment"):

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from spinegui.augment.gan_checkpoint import load_optimizer, optimizer_tensors
+from spinegui.core.metrics import scores
 from spinegui.train import classifier as C
-from spinegui.train.metrics import scores
 
 FLUSH_STEPS, FLUSH_SECONDS = 32, 0.25
 

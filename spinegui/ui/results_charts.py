@@ -11,11 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from spinegui.core.experiment_results import PHASES, RocCurve
-
-# Tableau 10: tells eight classes apart, and apart from the grey chance line.
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
-PHASE_COLOURS = {"gan_train": "#d62728", "generate": "#ff9896", "augment": "#ffbb78", "train": "#1f77b4",
-                 "eval": "#aec7e8"}
+from spinegui.core.report.svg import PALETTE, PHASE_COLOURS  # the report's colours: one look for both
 
 
 def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
@@ -108,7 +104,8 @@ class TrainingCurves(QWidget):
 
 
 class ComputeBars(QWidget):
-    """Seconds per strategy, stacked by phase (GAN training, generation, augmentation, training, eval)."""
+    """Seconds per strategy, stacked by phase (PHASES: GAN training, GAN sampling, geometric copies,
+    classifier training, evaluation)."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)

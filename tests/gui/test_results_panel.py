@@ -189,7 +189,7 @@ def test_the_runs_list_shows_the_workspace_experiments_only(qtbot, tmp_path):
     assert panel.exp.strategies == ["none"] and panel.grid.rowCount() == 1
     with qtbot.waitSignal(panel.loaded, timeout=5000) as sig:
         panel.open_folder(gan)
-    assert sig.args[0] is None and "no results.json" in panel.message.text()
+    assert sig.args[0] is None and "results.json: not found" in panel.message.text()
     panel.shutdown()
 
 

@@ -1,4 +1,5 @@
-"""Classifiers: metrics against scikit-learn, model shapes, local weights, checkpoints and resume."""
+"""Classifiers: metrics (spinegui.core.metrics, the one ROC/AUROC) against scikit-learn, model shapes,
+local weights, checkpoints and resume."""
 
 import numpy as np
 import pytest
@@ -6,10 +7,10 @@ import torch
 
 from job_ctx import Ctx
 from spinegui.core.errors import InputError
+from spinegui.core.metrics import binary_auroc, bootstrap, roc_curve, scores
 from spinegui.train import classifier as C
 from spinegui.train.classifier_train import ClassifierTrainer, FoldData
 from spinegui.train.compute import Ledger, flops_per_image
-from spinegui.train.metrics import bootstrap, scores
 
 sk = pytest.importorskip("sklearn.metrics")
 
@@ -64,13 +65,35 @@ def test_metrics_with_a_class_never_predicted_and_the_numpy_auroc(monkeypatch):
     import builtins
     real_import = builtins.__import__
 
-    def no_torchmetrics(name, *a, **kw):      # the numpy fallback gives the same areas
+    def no_torchmetrics(name, *a, **kw):      # numpy only: the same areas without torchmetrics
         if name.startswith("torchmetrics"):
             raise ImportError(name)
         return real_import(name, *a, **kw)
 
     monkeypatch.setattr(builtins, "__import__", no_torchmetrics)
     assert scores(y, prob, ["a", "b", "c"])["auroc"] == pytest.approx(got["auroc"])
+
+
+@pytest.mark.parametrize("positive, scores", [
+    ([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]),
+    ([1, 0, 1, 0, 1, 1, 0], [0.9, 0.9, 0.5, 0.5, 0.5, 0.2, 0.1]),  # ties across classes
+    ([0, 1, 0, 1, 0, 1], [0.3, 0.3, 0.3, 0.3, 0.3, 0.3]),          # one threshold only
+    ([1, 0], [0.2, 0.6]),
+])
+def test_roc_points_match_scikit_learn(positive, scores):
+    fpr, tpr, thr = roc_curve(np.array(positive, bool), scores)
+    sk_fpr, sk_tpr, sk_thr = sk.roc_curve(positive, scores)
+    assert np.allclose(fpr, sk_fpr) and np.allclose(tpr, sk_tpr) and np.array_equal(thr, sk_thr)
+
+
+def test_roc_area_matches_scikit_learn_with_ties():
+    rng = np.random.default_rng(1)
+    scores = rng.integers(0, 5, 200) / 4.0          # many ties
+    positive = rng.random(200) < 0.3
+    fpr, tpr, _ = roc_curve(positive, scores)
+    assert binary_auroc(positive, scores) == pytest.approx(sk.roc_auc_score(positive, scores), abs=1e-12)
+    assert fpr[0] == tpr[0] == 0.0 and fpr[-1] == tpr[-1] == 1.0
+    assert binary_auroc(np.zeros(200, bool), scores) is None
 
 
 def test_bootstrap_intervals_hold_the_estimate():

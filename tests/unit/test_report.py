@@ -13,7 +13,6 @@ import pytest
 from spinegui.cli import main
 from spinegui.core.errors import InputError
 from spinegui.core.report import render_report, write_figures, write_report
-from spinegui.core.report.rundata import roc_curve
 
 SVG = "{http://www.w3.org/2000/svg}"
 CLASSES = ["No finding", "Disc space narrowing", "Vertebral collapse"]
@@ -160,18 +159,6 @@ def test_manifest_check_says_ok_then_violated_when_a_synthetic_image_reaches_saf
     check = next(p for p in _page(run).iter("p") if p.get("id") == "safe-check")
     assert "VIOLATED" in "".join(check.itertext()) and "basic: 1 images" in "".join(check.itertext())
     assert "violated" in check.get("class")
-
-
-def test_roc_area_matches_scikit_learn_with_ties():
-    from sklearn.metrics import roc_auc_score
-
-    rng = np.random.default_rng(1)
-    scores = rng.integers(0, 5, 200) / 4.0          # many ties
-    positive = rng.random(200) < 0.3
-    fpr, tpr, auc = roc_curve(scores, positive)
-    assert auc == pytest.approx(roc_auc_score(positive, scores), abs=1e-12)
-    assert fpr[0] == tpr[0] == 0.0 and fpr[-1] == tpr[-1] == 1.0
-    assert roc_curve(scores, np.zeros(200, bool))[2] is None
 
 
 def test_write_figures_gives_standalone_svgs_and_a_markdown_table(run, tmp_path):

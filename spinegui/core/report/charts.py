@@ -11,6 +11,7 @@ from spinegui.core.report.svg import (
     GRID,
     MUTED,
     PALETTE,
+    PHASE_COLOURS,
     Svg,
     ink_on,
     nice_ticks,
@@ -22,9 +23,6 @@ from spinegui.core.report.svg import (
 )
 
 LEGEND_ROW = 18
-# Compute phases (GAN training, sampling, copies, classifier training, evaluation): neighbours in a bar
-# must differ at a glance, so not PALETTE's order (its orange and vermillion sit side by side).
-PHASE_COLOURS = ("#0072B2", "#56B4E9", "#009E73", "#D55E00", "#CC79A7")
 
 
 def confusion_svg(counts: list[list[int]], classes: list[str], title: str = "",
@@ -86,9 +84,10 @@ def confusion_svg(counts: list[list[int]], classes: list[str], title: str = "",
 
 
 def stacked_bars_svg(rows: list[tuple[str, str, list[float]]], segments: list[str], title: str = "",
-                     unit: str = "s", axis_label: str = "seconds (wall clock)", colours=PHASE_COLOURS) -> Svg:
+                     unit: str = "s", axis_label: str = "seconds (wall clock)", colours=None) -> Svg:
     """Horizontal bars, one per (group, label), each split into `segments` (coloured in order from
-    `colours`); rows of a group together under the group's name."""
+    `colours`, by default the compute phases'); rows of a group together under the group's name."""
+    colours = colours or tuple(PHASE_COLOURS.values())
     label_w = max([text_width(label, 12) for _, label, _ in rows] + [40]) + 16
     plot_w, bar_h, row_h = 440, 14, 22
     width = label_w + plot_w + 70

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from spinegui.core.errors import InputError
+from spinegui.core.experiment_results import load_experiment
 from spinegui.core.report.charts import stacked_bars_svg
-from spinegui.core.report.rundata import load_run
 from spinegui.core.report.runs import confusion_figure
 from spinegui.core.report.sections import compute_rows
 from spinegui.core.report.tables import LEAK_HEAD, LEAK_SENTENCE, RESULT_HEAD, leakage_rows, markdown_table, result_row
@@ -14,10 +14,10 @@ from spinegui.core.workspace import atomic_write_bytes
 
 
 def results_markdown(run_dir: str | Path) -> str:
-    run = load_run(run_dir)
+    run = load_experiment(run_dir)
     parts = [f"Classes: {' vs '.join(run.classes)}.", "",
-             markdown_table(RESULT_HEAD, [result_row(r) for r in run.runs])]
-    leaks = leakage_rows(run.runs)
+             markdown_table(RESULT_HEAD, [result_row(r) for r in run.runs.values()])]
+    leaks = leakage_rows(run)
     if leaks:
         parts += ["", "Leakage audit. " + LEAK_SENTENCE, "", markdown_table(LEAK_HEAD, [row for _, row in leaks], 2)]
     return "\n".join(parts) + "\n"
@@ -27,10 +27,10 @@ def write_figures(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
     """Write confusion_<key>.svg (the test split) for every run, compute.svg (cost per strategy by
     phase) and results.md (the results table, and the leakage audit where both protocols ran) into
     out_dir; return the paths written."""
-    run = load_run(run_dir)
+    run = load_experiment(run_dir)
     out_dir = Path(out_dir).expanduser()
     files: dict[Path, str] = {}
-    for r in run.runs:
+    for r in run.runs.values():
         fig = confusion_figure(run, r, "test")
         if fig is not None:
             files[out_dir / f"confusion_{r.get('key', 'run')}.svg"] = fig.document()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from spinegui import __version__
 from spinegui.core.errors import InputError
+from spinegui.core.experiment_results import load_experiment
 from spinegui.core.report import sections
-from spinegui.core.report.rundata import load_run
 from spinegui.core.report.runs import anchor, run_section
 from spinegui.core.report.svg import esc
 from spinegui.core.workspace import atomic_write_bytes
@@ -43,9 +43,9 @@ CONTENTS = (("plan", "Plan"), ("results", "Results"), ("leakage", "Leakage audit
 
 def render_report(run_dir: str | Path) -> str:
     """The report page of an experiment folder, as text."""
-    run = load_run(run_dir)
+    run = load_experiment(run_dir)
     nav = "".join(f"<a href=\"#{k}\">{esc(v)}</a>" for k, v in CONTENTS)
-    run_links = " ".join(f"<a href=\"#{anchor(r)}\">{esc(r.get('key', '?'))}</a>" for r in run.runs)
+    run_links = " ".join(f"<a href=\"#{anchor(r)}\">{esc(r.get('key', '?'))}</a>" for r in run.runs.values())
     body = [
         sections.header(run), f"<nav>{nav}</nav>",
         "<h2 id=\"plan\">Plan: images per class</h2>", sections.plan_section(run),
@@ -54,11 +54,11 @@ def render_report(run_dir: str | Path) -> str:
         "<h2 id=\"manifest\">Fold manifest</h2>", sections.manifest_section(run),
         "<h2 id=\"compute\">Compute cost</h2>", sections.compute_section(run),
         "<h2 id=\"runs\">Runs</h2>", f"<p>{run_links}</p>" if run_links else "<p>No run has finished yet.</p>",
-        *(run_section(run, r) for r in run.runs),
+        *(run_section(run, r) for r in run.runs.values()),
         f"<p class=\"note\">Written by spinegui {esc(__version__)} on "
-        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} from {esc(run.dir)}.</p>",
+        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} from {esc(run.folder)}.</p>",
     ]
-    title = f"Experiment report: {run.dir.name}"
+    title = f"Experiment report: {run.folder.name}"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>"
             f"<title>{esc(title)}</title><style>{CSS}</style></head><body>\n"

@@ -3,19 +3,17 @@ metrics, training curves and ROC curves."""
 
 from __future__ import annotations
 
+from spinegui.core.experiment_results import FOLD_NAMES, Experiment, roc_one_vs_rest
 from spinegui.core.report.charts import confusion_svg, line_chart_svg, roc_svg
-from spinegui.core.report.rundata import RunData, read_predictions, roc_curve
 from spinegui.core.report.svg import Svg, esc
 from spinegui.core.report.tables import number, pct, table
 
-SPLIT_NAMES = {"val": "validation", "test": "test"}
 
-
-def confusion_figure(run: RunData, r: dict, split: str) -> Svg | None:
+def confusion_figure(run: Experiment, r: dict, split: str) -> Svg | None:
     m = r.get(split) or {}
     if not m.get("confusion"):
         return None
-    title = f"{r.get('key', '')}: {SPLIT_NAMES[split]} (n={m.get('n', sum(map(sum, m['confusion'])))})"
+    title = f"{r.get('key', '')}: {FOLD_NAMES[split]} (n={m.get('n', sum(map(sum, m['confusion'])))})"
     return confusion_svg(m["confusion"], run.classes, title, m.get("confusion_normalised"))
 
 
@@ -42,24 +40,20 @@ def curves(r: dict) -> list[Svg]:
     return [scores, loss]
 
 
-def roc_figure(run: RunData, r: dict, split: str = "test") -> Svg | None:
-    rel = (r.get("predictions") or {}).get(split)
-    found = read_predictions(run.dir / rel, run.classes) if rel else None
+def roc_figure(run: Experiment, r: dict, split: str = "test") -> Svg | None:
+    found = run.predictions.get((r.get("key"), split))
     if found is None:
         return None
-    labels, prob = found
-    lines = []
-    for k, name in enumerate(run.classes):
-        fpr, tpr, auc = roc_curve(prob[:, k], labels == k)
-        lines.append((name, fpr.tolist(), tpr.tolist(), auc))
-    return roc_svg(lines, f"{r.get('key', '')}: ROC one-vs-rest, {SPLIT_NAMES[split]}")
+    lines = [(name, [], [], None) if c is None else (name, c.fpr.tolist(), c.tpr.tolist(), c.auc)
+             for name, c in roc_one_vs_rest(found, run.classes).items()]
+    return roc_svg(lines, f"{r.get('key', '')}: ROC one-vs-rest, {FOLD_NAMES[split]}")
 
 
 def anchor(r: dict) -> str:
     return "run-" + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(r.get("key", "run")))
 
 
-def run_section(run: RunData, r: dict) -> str:
+def run_section(run: Experiment, r: dict) -> str:
     counts = r.get("counts") or {}
     facts = [f"input {r.get('size')} px" if r.get("size") else "",
              f"{r.get('epochs_run')} epochs" + (" (stopped early)" if r.get("stopped_early") else "")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from spinegui.core.experiment_results import PHASES, Experiment, compute_phases, manifest_summary
 from spinegui.core.report.charts import stacked_bars_svg
-from spinegui.core.report.rundata import PHASES, RunData, manifest_summary, phase_seconds
 from spinegui.core.report.svg import esc
 from spinegui.core.report.tables import (
     LEAK_HEAD,
@@ -24,7 +24,7 @@ def _dl(items: list[tuple[str, str]]) -> str:
     return "<dl>" + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items if v not in (None, "")) + "</dl>"
 
 
-def header(run: RunData) -> str:
+def header(run: Experiment) -> str:
     doc, cfg, status, compute = run.doc, run.config, run.status, run.compute
     versions = cfg.get("versions") or {}
     machine = ", ".join(x for x in (
@@ -47,10 +47,10 @@ def header(run: RunData) -> str:
              ("settings", settings), ("machine", machine),
              ("state", f"{state}; {finished} runs finished" if state else f"{finished} runs finished"),
              ("time", when + (f" (wall {seconds(compute.get('wall_s'))})" if compute.get("wall_s") else ""))]
-    return f"<h1>Experiment report: {esc(run.dir.name)}</h1>" + _dl(items)
+    return f"<h1>Experiment report: {esc(run.folder.name)}</h1>" + _dl(items)
 
 
-def plan_section(run: RunData) -> str:
+def plan_section(run: Experiment) -> str:
     """Images per class per strategy, one table per protocol (the preprint's table, with both folds)."""
     plans = [p for p in run.doc.get("plan") or [] if isinstance(p, dict)]
     if not plans:
@@ -90,17 +90,17 @@ def plan_section(run: RunData) -> str:
     return "".join(out)
 
 
-def results_section(run: RunData) -> str:
+def results_section(run: Experiment) -> str:
     if not run.runs:
         return "<p>No run has finished yet.</p>"
-    return (table(RESULT_HEAD, [result_row(r) for r in run.runs], "results")
+    return (table(RESULT_HEAD, [result_row(r) for r in run.runs.values()], "results")
             + "<p class=\"note\">Test metrics on the official test split (real images only) with bootstrap 95% "
               "intervals; validation accuracy on the protocol's validation fold; train time and img/s of the "
               "classifier's training; FLOPs of one forward and backward pass.</p>")
 
 
-def leakage_section(run: RunData) -> str:
-    rows = leakage_rows(run.runs)
+def leakage_section(run: Experiment) -> str:
+    rows = leakage_rows(run)
     if not rows:
         return "<p>The audit needs both protocols (safe and paper) to have run for a strategy and model.</p>"
     return (f"<p>{esc(LEAK_SENTENCE)}</p>"
@@ -108,8 +108,8 @@ def leakage_section(run: RunData) -> str:
                     ["", "", "paper-val", "safe-test", "gap", ""]))
 
 
-def manifest_section(run: RunData) -> str:
-    summary = manifest_summary(run.dir / "manifest.csv")
+def manifest_section(run: Experiment) -> str:
+    summary = manifest_summary(run.folder / "manifest.csv")
     if summary is None:
         return "<p class=\"check unknown\">manifest.csv not found or unreadable: the fold checks could not be made.</p>"
     out = []
@@ -136,16 +136,15 @@ def manifest_section(run: RunData) -> str:
     return "".join(out)
 
 
-def compute_rows(run: RunData) -> tuple[list[str], list[tuple[str, str, list[float]]]]:
-    """(phase names, (protocol, strategy, seconds per phase)) in the experiment's order."""
-    per = phase_seconds(run.compute)
-    names = [n for _, n in PHASES]
-    order = [f"{p}-{s}" for p in run.doc.get("protocols") or [] for s in run.doc.get("strategies") or []]
-    keys = [k for k in order if k in per] + [k for k in per if k not in order]
-    return names, [(k.split("-", 1)[0], k.split("-", 1)[1], [per[k][n] for n in names]) for k in keys]
+def compute_rows(run: Experiment) -> tuple[list[str], list[tuple[str, str, list[float]]]]:
+    """(phase names, (protocol, strategy, seconds per phase)) in the experiment's order; a strategy
+    whose runs have no cost recorded yet has no bar."""
+    rows = [(p, row["strategy"], [row[k] for k in PHASES])
+            for p in run.protocols for row in compute_phases(run, p) if row["total"] > 0]
+    return list(PHASES.values()), rows
 
 
-def compute_section(run: RunData) -> str:
+def compute_section(run: Experiment) -> str:
     names, rows = compute_rows(run)
     compute = run.compute
     if not rows:

@@ -14,8 +14,13 @@ TEXT = "#222222"
 MUTED = "#666666"
 GRID = "#e3e3e3"
 AXIS = "#888888"
+# The one palette of spinegui's result figures (the report, README figures and the Results tab).
 # Okabe-Ito, without its yellow (unreadable on white): distinguishable by colour-blind readers.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#999999")
+# Compute phases, keyed as experiment_results.PHASES and in its order: neighbours in a stacked bar must
+# differ at a glance, so not PALETTE's order (its orange and vermillion sit side by side).
+PHASE_COLOURS = {"gan_train": "#0072B2", "generate": "#56B4E9", "augment": "#009E73", "train": "#D55E00",
+                 "eval": "#CC79A7"}
 # A sequential blue scale (ColorBrewer "Blues") for confusion-matrix shares: 0 white, 1 dark.
 BLUES = ((0.0, (247, 251, 255)), (0.25, (198, 219, 239)), (0.5, (107, 174, 214)),
          (0.75, (33, 113, 181)), (1.0, (8, 48, 107)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from spinegui.core.experiment_results import Experiment, leakage_audit
 from spinegui.core.report.svg import esc
 
 
@@ -95,19 +96,18 @@ LEAK_HEAD = ["strategy", "model", "paper protocol: validation acc", "safe protoc
              "paper protocol: test acc"]
 
 
-def leakage_rows(runs: list[dict]) -> list[tuple[str, list]]:
-    """(row id, row) for every strategy x model that ran under both protocols."""
-    by = {(r.get("protocol"), r.get("strategy"), r.get("model")): r for r in runs}
+def leakage_rows(exp: Experiment) -> list[tuple[str, list]]:
+    """(row id, row) for every strategy x model that ran under both protocols (the Results tab's audit)."""
     out = []
-    for (protocol, strategy, model), paper in by.items():
-        safe = by.get(("safe", strategy, model))
-        if protocol != "paper" or safe is None:
+    for r in exp.runs.values():
+        strategy, model = r.get("strategy"), r.get("model")
+        audit = leakage_audit(exp, strategy, model) if r.get("protocol") == "paper" else None
+        if audit is None:
             continue
-        pv, st = (paper.get("val") or {}).get("accuracy"), (safe.get("test") or {}).get("accuracy")
+        pv, st = audit["paper_val"], audit["safe_test"]
         gap = f"{100 * (pv - st):+.1f}" if pv is not None and st is not None else "–"
         out.append((f"leak-{strategy}-{model}",
-                    [strategy, model, pct(pv) + "%", pct(st) + "%", gap,
-                     pct((paper.get("test") or {}).get("accuracy")) + "%"]))
+                    [strategy, model, pct(pv) + "%", pct(st) + "%", gap, pct(audit["paper_test"]) + "%"]))
     return out
 
 

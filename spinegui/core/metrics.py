@@ -1,10 +1,13 @@
 """Classification metrics from true labels and predicted probabilities, with bootstrap 95 % CIs.
+The one implementation of ROC and AUROC: the experiment (train/), the Results tab and the report.
 
-Counts-based metrics come from the confusion matrix (numpy): accuracy, balanced accuracy (mean
-recall over the classes present), per-class precision/recall/F1 (0 where undefined, as
-scikit-learn's zero_division=0) and macro-F1 over all classes. AUROC is one-vs-rest per class
-(torchmetrics when installed, else an exact rank formula); its macro value averages the classes
-that have positives and negatives; with two classes it is the binary AUROC.
+Numpy only (core/ imports no torch). Counts-based metrics come from the confusion matrix: accuracy,
+balanced accuracy (mean recall over the classes present), per-class precision/recall/F1 (0 where
+undefined, as scikit-learn's zero_division=0) and macro-F1 over all classes. AUROC is one-vs-rest per
+class, the area under `roc_curve`; its macro value averages the classes that have positives and
+negatives; with two classes it is the binary AUROC.
+
+Argument order is scikit-learn's throughout: truth first, scores second.
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(a, b, out=np.zeros(np.shape(a), np.float64), where=np.asarray(b) > 0)
 
 
+def row_normalise(counts) -> np.ndarray:
+    """Each row divided by its sum (the share of each prediction given the true class); empty rows stay 0."""
+    m = np.asarray(counts, np.float64)
+    return _safe_div(m, m.sum(1, keepdims=True))
+
+
 def _counts_metrics(cm: np.ndarray) -> dict:
     tp = np.diag(cm).astype(np.float64)
     support, predicted = cm.sum(1), cm.sum(0)
@@ -38,47 +47,47 @@ def _counts_metrics(cm: np.ndarray) -> dict:
             "support": support}
 
 
-def _auroc_numpy(scores: np.ndarray, positive: np.ndarray) -> float:
-    """Mann-Whitney U with mid-ranks for ties: exactly the area under the ROC curve."""
-    order = np.argsort(scores, kind="mergesort")
-    s = scores[order]
-    ranks = np.empty(len(s), np.float64)
-    i = 0
-    while i < len(s):
-        j = i
-        while j + 1 < len(s) and s[j + 1] == s[i]:
-            j += 1
-        ranks[i:j + 1] = (i + j) / 2 + 1
-        i = j + 1
-    r = np.empty_like(ranks)
-    r[order] = ranks
-    n_pos, n_neg = positive.sum(), (~positive).sum()
-    return float((r[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+# --- ROC ------------------------------------------------------------------------------------------
+def roc_curve(positive, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """False and true positive rates at each distinct score, as scikit-learn's roc_curve (collinear
+    points dropped, a first point at threshold +inf). NaN rates where a class is one-sided."""
+    positive = np.asarray(positive, bool)
+    scores = np.asarray(scores, np.float64)
+    order = np.argsort(scores, kind="mergesort")[::-1]
+    scores, positive = scores[order], positive[order]
+    last = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]  # the last index of each distinct score
+    tps = np.cumsum(positive)[last].astype(np.float64)
+    fps = 1 + last - tps
+    thresholds = scores[last]
+    if len(fps) > 2:  # keep corners only: a straight run of points draws the same curve
+        keep = np.flatnonzero(np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True])
+        fps, tps, thresholds = fps[keep], tps[keep], thresholds[keep]
+    fps, tps, thresholds = np.r_[0.0, fps], np.r_[0.0, tps], np.r_[np.inf, thresholds]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return fps / fps[-1], tps / tps[-1], thresholds
 
 
-def _binary_auroc(scores: np.ndarray, positive: np.ndarray) -> float:
-    try:
-        import torch
-        from torchmetrics.functional.classification import binary_auroc
-    except ImportError:
-        return _auroc_numpy(scores, positive)
-    return float(binary_auroc(torch.as_tensor(scores, dtype=torch.float64),
-                              torch.as_tensor(positive.astype(np.int64)), validate_args=False))
+def binary_auroc(positive, scores) -> float | None:
+    """The area under `roc_curve` (ties count half, as Mann-Whitney U); None when there is no positive
+    or no negative (ROC undefined)."""
+    positive = np.asarray(positive, bool)
+    if not 0 < positive.sum() < len(positive):
+        return None
+    fpr, tpr, _ = roc_curve(positive, scores)
+    return float(np.trapezoid(tpr, fpr))
 
 
 def auroc(y_true, prob) -> tuple[float | None, list[float | None]]:
     """(macro one-vs-rest AUROC, per class); None where a class has no positive or no negative."""
     y_true, prob = np.asarray(y_true), np.asarray(prob, np.float64)
-    per = []
-    for c in range(prob.shape[1]):
-        positive = y_true == c
-        per.append(_binary_auroc(prob[:, c], positive) if 0 < positive.sum() < len(y_true) else None)
+    per = [binary_auroc(y_true == c, prob[:, c]) for c in range(prob.shape[1])]
     if prob.shape[1] == 2:
         return per[1], per
     valid = [a for a in per if a is not None]
     return (float(np.mean(valid)) if valid else None), per
 
 
+# --- one split, and its intervals ---------------------------------------------------------------------
 def scores(y_true, prob, classes: list[str]) -> dict:
     """Every metric of one split, JSON-ready (confusion matrices as counts and row-normalised)."""
     y_true, prob = np.asarray(y_true, np.int64), np.asarray(prob, np.float64)
@@ -94,7 +103,7 @@ def scores(y_true, prob, classes: list[str]) -> dict:
                              "f1": float(m["f1"][i]), "support": int(m["support"][i]), "auroc": per_auc[i]}
                       for i, name in enumerate(classes)},
         "confusion": cm.tolist(),
-        "confusion_normalised": np.round(_safe_div(cm, cm.sum(1, keepdims=True)), 4).tolist(),
+        "confusion_normalised": np.round(row_normalise(cm), 4).tolist(),
     }
 
 
