@@ -15,20 +15,15 @@ from pathlib import Path
 
 from spinegui import __version__
 from spinegui.core.argtypes import SEED_MAX, finite, number
+from spinegui.core.cli_common import CountBar, Parser, run_handler
 from spinegui.core.errors import InputError
 
-EXIT_BAD_INPUT = 2
 EXIT_BROKEN_PIPE = 141   # 128 + SIGPIPE: what a shell reports for a tool whose reader went away
 MAX_WORKERS = 256   # a typo like --workers 10000 would start that many processes on a big dataset
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse's own errors keep the same one-line shape (no usage block)
-        self.exit(EXIT_BAD_INPUT, f"spinegui: error: {message} (see: {self.prog} --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="spinegui", description="Spine X-ray augmentation research on VinDr-SpineXR.")
+    p = Parser(prog="spinegui", description="Spine X-ray augmentation research on VinDr-SpineXR.")
     p.add_argument("--version", action="version", version=f"spinegui {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     p.add_argument("--dataset", type=Path, default=None,
@@ -37,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="open the app, save a picture of the window once the first image is drawn, exit")
     p.add_argument("--workspace", dest="app_workspace", type=Path, default=None,
                    help="the app's workspace folder (default: one per dataset under the user data folder)")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     d = sub.add_parser("demo-data", help="write a procedural demo dataset in the VinDr-SpineXR layout")
     d.add_argument("out", type=Path, help="new (or empty) folder to write")
@@ -47,23 +42,27 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--class-mix", choices=("vindr", "balanced"), default="vindr",
                    help="vindr: the dataset's imbalance (default); balanced: each class about equally often")
     d.add_argument("--workers", type=number(int, 1, MAX_WORKERS), default=None, help="processes (default: all cores)")
+    d.set_defaults(handler=cmd_demo_data)
 
     i = sub.add_parser("info", help="summarise a dataset: images, studies, readers, counts, problems")
     i.add_argument("root", type=Path)
     i.add_argument("--json", action="store_true", help="machine-readable output")
     i.add_argument("--workspace", type=Path, default=None, help="workspace folder (default: per dataset)")
+    i.set_defaults(handler=cmd_info)
 
     r = sub.add_parser("render", help="render a DICOM's display image to an 8-bit PNG")
     r.add_argument("file", type=Path)
     r.add_argument("-o", "--output", type=Path, required=True)
     r.add_argument("--window", type=finite, nargs=2, metavar=("CENTER", "WIDTH"), default=None)
     r.add_argument("--frame", type=number(int, 0), default=0, help="frame of a multi-frame file (default 0)")
+    r.set_defaults(handler=cmd_render)
 
     c = sub.add_parser("cache", help="decode every image once into the workspace cache")
     c.add_argument("root", type=Path)
     c.add_argument("--size", type=int, default=256, help="training array size in pixels (default 256)")
     c.add_argument("--workers", type=number(int, 1, MAX_WORKERS), default=None, help="processes (default: all cores)")
     c.add_argument("--workspace", type=Path, default=None, help="workspace folder (default: per dataset)")
+    c.set_defaults(handler=cmd_cache)
 
     x = sub.add_parser("export", help="write the current annotations as VinDr CSV, COCO, Pascal VOC or YOLO")
     x.add_argument("root", type=Path)
@@ -73,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--workspace", type=Path, default=None, help="workspace folder (default: per dataset)")
     x.add_argument("--provenance", action="store_true",
                    help="vindr: add edited_by, edited_at, verified_by, verified_at columns")
+    x.set_defaults(handler=cmd_export)
     _add_augment_parser(sub)
     from spinegui import cli_gan
     from spinegui.jobs import cli as jobs_cli
@@ -122,13 +122,8 @@ def _drop_broken_streams() -> None:
 def _main(argv: list[str] | None) -> int:
     started = time.perf_counter()
     args = build_parser().parse_args(argv)
-    if args.command is None:
-        return _run(args, lambda a: _open_app(a, started))
-    handler = {"demo-data": cmd_demo_data, "info": cmd_info, "render": cmd_render, "cache": cmd_cache,
-               "export": cmd_export, "augment": cmd_augment}.get(args.command)
-    if handler is None:   # commands that live beside their layer (cli_gan, jobs.cli) carry their handler
-        handler = args.handler
-    return _run(args, handler)
+    # every command's parser names its handler (set_defaults); no command opens the app
+    return run_handler(args, None if args.command else lambda a: _open_app(a, started))
 
 
 def _open_app(args, started: float) -> int:
@@ -139,42 +134,7 @@ def _open_app(args, started: float) -> int:
     return run_app(args.dataset, args.screenshot, args.app_workspace, started)
 
 
-def _run(args, handler) -> int:
-    try:
-        return handler(args) or 0
-    except InputError as exc:
-        if args.debug:
-            raise
-        print(f"spinegui: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("spinegui: cancelled", file=sys.stderr)
-        return 130
-
-
 # --- helpers ------------------------------------------------------------------------------------
-class _Bar:
-    """A throttled one-line progress bar on stderr (a few redraws a second, not one per item)."""
-
-    def __init__(self, label: str):
-        self.label, self.last, self.t0 = label, 0.0, time.monotonic()
-        self.tty = sys.stderr.isatty()
-
-    def __call__(self, done: int, total: int, _item: str = "") -> None:
-        now = time.monotonic()
-        # On a terminal redraw a few times a second; in a log, a line every 5 s is plenty.
-        if done < total and now - self.last < (0.25 if self.tty else 5.0):
-            return
-        self.last = now
-        frac = done / total if total else 1.0
-        bar = "#" * int(frac * 30)
-        line = f"{self.label} [{bar:<30}] {done}/{total} {now - self.t0:5.1f}s"
-        if self.tty:
-            print("\r" + line, end="\n" if done >= total else "", file=sys.stderr, flush=True)
-        else:
-            print(line, file=sys.stderr, flush=True)
-
-
 def _positive(name: str, value: int | None) -> None:
     if value is not None and value < 1:
         raise InputError(None, f"{name} must be at least 1 (got {value})")
@@ -188,7 +148,7 @@ def cmd_demo_data(args) -> int:
     _positive("--workers", args.workers)
     t0 = time.perf_counter()
     plans = generate_demo_dataset(args.out, args.images, args.seed, args.full_size, args.class_mix,
-                                  args.workers, _Bar("demo-data"))
+                                  args.workers, CountBar("demo-data"))
     studies = len({p.study_id for p in plans})
     print(f"wrote {len(plans)} images from {studies} studies to {args.out} in {time.perf_counter() - t0:.1f} s")
     return 0
@@ -291,7 +251,7 @@ def cmd_cache(args) -> int:
     ws_lock = ws.lock("spinegui cache")  # noqa: F841 - one writer per workspace; freed on return
     cache = ImageCache(ws.cache_dir)
     items = [(r.image_id, r.path) for r in index.images.values() if r.file_exists]
-    report = cache.build(items, train_size=args.size, workers=args.workers, progress=_Bar("cache"))
+    report = cache.build(items, train_size=args.size, workers=args.workers, progress=CountBar("cache"))
     return _cache_outcome(ws.cache_dir, index, cache, report)
 
 
@@ -322,7 +282,7 @@ def cmd_export(args) -> int:
 
     report = export_workspace(args.root, args.format, args.out, args.workspace, provenance=args.provenance,
                               overwrite=args.overwrite,
-                              progress=_Bar("image sizes"))
+                              progress=CountBar("image sizes"))
     print(f"exported {report.images} images ({report.boxes} boxes, {report.no_finding_images} without boxes) "
           f"as {report.format} to {report.out_dir}")
     return 0
@@ -345,6 +305,7 @@ def _add_augment_parser(sub) -> None:
     a.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     a.add_argument("--list-knobs", action="store_true",
                    help="list every setting with its range and default, and exit")
+    a.set_defaults(handler=cmd_augment)
 
 
 def _augment_config(args) -> dict:
@@ -417,7 +378,7 @@ def cmd_augment(args) -> int:
     t0 = time.perf_counter()
     report = export_augmented(args.root, config, args.classes, args.per_class, args.seed, args.out,
                               overwrite=args.overwrite, workers=args.workers or os.cpu_count() or 1,
-                              progress=_Bar("augment"), command=_augment_command(args))
+                              progress=CountBar("augment"), command=_augment_command(args))
     per = ", ".join(f"{c} {n}" for c, n in report.images.items())
     dropped = sum(report.dropped_boxes.values())
     print(f"wrote {report.total} augmented images ({per}) to {report.out_dir} in {time.perf_counter() - t0:.1f} s; "

@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from spinegui.augment.knobs import KNOBS, ConfigError, changed, validate
 from spinegui.core.errors import InputError
 from spinegui.core.limits import read_toml
@@ -29,6 +31,9 @@ PRESET_HELP = {
     "hybrid-geometric": "The geometric half of the preprint's hybrid: rotation 90°, rotation 270° or "
                         "shear ±20°, one per image.",
 }
+# The first line of a saved config: where its keys are explained (a flag of `spinegui augment`).
+KNOBS_FLAG = "--list-knobs"
+CONFIG_HEADER = f"# spinegui augmentation settings; every key is documented in `spinegui augment {KNOBS_FLAG}`\n"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -83,12 +88,8 @@ def load_config(path: str | Path) -> dict[str, Any]:
 
 def config_to_toml(config: dict[str, Any], *, only_changed: bool = False) -> str:
     values = changed(config) if only_changed else config
-    lines = ["# spinegui augmentation settings; every key is documented in `spinegui augment --help-knobs`",
-             "[augment]"]
-    for knob in KNOBS:
-        if knob.name in values:
-            lines.append(f"{knob.name} = {_toml_value(values[knob.name])}")
-    return "\n".join(lines) + "\n"
+    table = {knob.name: values[knob.name] for knob in KNOBS if knob.name in values}   # in KNOBS' order
+    return CONFIG_HEADER + tomli_w.dumps({"augment": table})
 
 
 def save_config(path: str | Path, config: dict[str, Any]) -> None:
@@ -99,14 +100,3 @@ def save_config(path: str | Path, config: dict[str, Any]) -> None:
     except OSError as exc:
         raise InputError(path, f"cannot write: {exc.strerror or exc}") from None
 
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)

@@ -7,7 +7,6 @@ folder (tests and lab installs that keep data on a shared disk use it).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 import threading
@@ -16,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import platformdirs
+import tomli_w
 
 from spinegui.core.errors import InputError
 from spinegui.core.limits import read_toml
@@ -116,7 +116,7 @@ class Workspace:
             except OSError as exc:
                 raise InputError(ws_path, f"cannot create workspace: {exc.strerror or exc}") from None
             created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            text = f'format = 1\ndataset_root = "{_toml_escape(str(root))}"\ncreated = "{created}"\n'
+            text = tomli_w.dumps({"format": 1, "dataset_root": str(root), "created": created})
             atomic_write_bytes(meta, text.encode("utf-8"))
         return cls(path=ws_path, dataset_root=root)
 
@@ -155,7 +155,10 @@ class Workspace:
             text = meta.read_text(encoding="utf-8") if meta.exists() else ""
             if text and not text.endswith("\n"):
                 text += "\n"
-            block = "\n[[synthetic_sets]]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in entry.items())
+            # the one new table only, appended as text: what is already in the file stays byte for byte.
+            # The header is ours: tomli-w writes a short array of tables inline (`synthetic_sets = [...]`),
+            # which appended would land inside the file's last table. The entry holds no tables of its own.
+            block = "\n[[synthetic_sets]]\n" + tomli_w.dumps(entry)
             atomic_write_bytes(meta, (text + block).encode("utf-8"))
         except OSError as exc:
             raise InputError(meta, f"cannot write the workspace file: {exc.strerror or exc}") from None
@@ -187,15 +190,3 @@ def check_workspace_folder(ws_path: Path, root: Path) -> None:
             raise InputError(ws_path, f"not a spinegui workspace (no {WORKSPACE_FILE}) and not empty; "
                                       "choose a new or empty folder")
 
-
-def _toml_value(v) -> str:
-    """A TOML value for a str, int or list of str (a JSON string is a TOML basic string)."""
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, int) and not isinstance(v, bool):
-        return str(v)
-    return json.dumps(str(v), ensure_ascii=False).replace("\x7f", "\\u007f")
-
-
-def _toml_escape(s: str) -> str:
-    return s.replace("\\", "\\\\").replace('"', '\\"')

@@ -10,7 +10,6 @@ The handlers raise InputError for bad input (spinegui.cli prints it as one line,
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import signal
@@ -22,11 +21,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from spinegui.core.argtypes import number
+from spinegui.core.cli_common import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, Parser, ProgressBar, run_handler
 from spinegui.core.errors import InputError
 from spinegui.jobs import runfolder as rf
 from spinegui.jobs.runner import DEFAULT_GRACE_S, cancel_run, start_job
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
 
 
 # --- parsers ---------------------------------------------------------------------------------------
@@ -173,17 +171,11 @@ def _duration(seconds: float) -> str:
 
 # --- foreground runs ---------------------------------------------------------------------------------
 class ProgressLine:
-    """One throttled line on stderr: rewritten with \\r on a terminal, a plain line every few seconds
-    in a log. Other events (metrics, samples, log messages) print as their own lines."""
+    """A job's events on a ProgressBar: progress and losses update the bar (step/total, epoch, the
+    first three losses); metrics, samples and log messages print as lines of their own."""
 
     def __init__(self, label: str, stream: TextIO | None = None):
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.label = label
-        self.t0 = time.monotonic()
-        self.last_draw = 0.0
-        self.drawn = 0
-        self.printed = ""
+        self.bar = ProgressBar(label, stream)
         self.progress: dict[str, Any] = {}
         self.loss: dict[str, Any] = {}
 
@@ -204,42 +196,15 @@ class ProgressLine:
         self.draw()
 
     def say(self, text: str) -> None:
-        self._clear()
-        print(text, file=self.stream, flush=True)
+        self.bar.say(text)
 
     def draw(self, final: bool = False) -> None:
-        now = time.monotonic()
-        if not self.progress or (not final and now - self.last_draw < (0.25 if self.tty else 5.0)):
+        if not self.progress:
             return
-        self.last_draw = now
-        line = self.text(now)
-        if self.tty:
-            pad = " " * max(0, self.drawn - len(line))
-            print("\r" + line + pad, end="\n" if final else "", file=self.stream, flush=True)
-            self.drawn = 0 if final else len(line)
-        elif line.rsplit(" ", 1)[0] != self.printed:  # a log gets no repeats of an unchanged line
-            self.printed = line.rsplit(" ", 1)[0]
-            print(line, file=self.stream, flush=True)
-
-    def text(self, now: float) -> str:
         step, total = self.progress.get("step"), self.progress.get("total")
-        parts = [self.label]
-        if isinstance(step, (int, float)) and isinstance(total, (int, float)) and total > 0:
-            frac = max(0.0, min(1.0, step / total))
-            parts.append(f"[{'#' * int(frac * 30):<30}] {step}/{total}")
-        elif step is not None:
-            parts.append(f"step {step}")
-        if "epoch" in self.progress:
-            parts.append(f"epoch {self.progress['epoch']}")
-        losses = [f"{k}={_num(v)}" for k, v in self.loss.items() if k not in ("t", "kind", "step", "epoch")][:3]
-        parts += losses
-        parts.append(f"{now - self.t0:5.1f}s")
-        return " ".join(parts)
-
-    def _clear(self) -> None:
-        if self.tty and self.drawn:
-            print("\r" + " " * self.drawn + "\r", end="", file=self.stream, flush=True)
-            self.drawn = 0
+        parts = [f"epoch {self.progress['epoch']}"] if "epoch" in self.progress else []
+        parts += [f"{k}={_num(v)}" for k, v in self.loss.items() if k not in ("t", "kind", "step", "epoch")][:3]
+        self.bar.update(step if isinstance(step, (int, float)) else None, total, " ".join(parts), final=final)
 
 
 def _num(v: Any) -> str:
@@ -339,30 +304,14 @@ def _catch_sigint(interrupts: list):
 
 
 # --- standalone --------------------------------------------------------------------------------------
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_BAD_INPUT, f"spinegui: error: {message}\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     """The job commands on their own (`python -m spinegui.jobs.cli`), with spinegui.cli's conventions."""
     multiprocessing.freeze_support()
-    parser = _Parser(prog="spinegui")
+    parser = Parser(prog="spinegui")
     parser.add_argument("--debug", action="store_true")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser, required=True)
     add_parsers(sub)
-    args = parser.parse_args(argv)
-    try:
-        return args.handler(args) or 0
-    except InputError as exc:
-        if args.debug:
-            raise
-        print(f"spinegui: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("spinegui: cancelled", file=sys.stderr)
-        return EXIT_CANCELLED
+    return run_handler(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

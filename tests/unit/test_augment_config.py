@@ -1,6 +1,7 @@
 """Knob declarations, config files, presets and the command-line equivalent."""
 
 import shlex
+import tomllib
 
 import pytest
 
@@ -54,7 +55,29 @@ def test_toml_round_trip(tmp_path):
     path = tmp_path / "mine.toml"
     save_config(path, config)
     assert load_config(path) == config
-    assert "[augment]" in path.read_text() and "rotation = [-12.5, 30.0]" in path.read_text()
+    text = path.read_text()
+    # written by tomli-w: one key per line under [augment], arrays one item a line
+    assert "\n[augment]\n" in text and "\nrotation = [\n" in text and "\nnoise = 0.01\n" in text
+    assert tomllib.loads(text)["augment"]["rotation"] == [-12.5, 30.0]
+
+
+def test_a_saved_config_names_a_flag_that_exists(tmp_path):
+    """The comment on top of a saved config points to the flag that lists the keys: it must be one
+    `spinegui augment` has (it once named --help-knobs, which does not exist)."""
+    import re
+
+    from spinegui.cli import build_parser, main
+
+    path = tmp_path / "mine.toml"
+    save_config(path, validate({}))
+    first = path.read_text().splitlines()[0]
+    assert first.startswith("# ")
+    flags = re.findall(r"`spinegui augment (--[a-z-]+)`", first)
+    assert flags, first
+    sub = next(a for a in build_parser()._subparsers._group_actions if a.dest == "command")
+    options = sub.choices["augment"]._option_string_actions
+    assert all(flag in options for flag in flags), (flags, sorted(options))
+    assert main(["augment", *flags]) == 0   # and it runs, listing the keys
 
 
 def test_bad_config_file_is_an_input_error_naming_file_and_key(tmp_path):

@@ -89,3 +89,61 @@ def test_bad_input_is_one_line_exit_2(tmp_path, args, expected):
 def test_debug_shows_the_traceback(tmp_path):
     result = run_cli("--debug", "info", tmp_path / "nope")
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_every_command_names_its_handler():
+    """Dispatch is one way everywhere: each command's parser carries its handler (set_defaults)."""
+    from spinegui.cli import build_parser
+
+    sub = next(a for a in build_parser()._subparsers._group_actions if a.dest == "command")
+    missing = [name for name, p in sub.choices.items() if not callable(p.get_default("handler"))]
+    assert missing == []
+
+
+def test_progress_in_a_log_is_plain_lines(tmp_path, capsys):
+    """stderr not a terminal (a log, a pipe): whole lines, no carriage returns; the last says done."""
+    assert main(["demo-data", str(tmp_path / "demo"), "--images", "3", "--workers", "1"]) == 0
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert "\r" not in err and lines and all(line.startswith("demo-data:") for line in lines), err
+    assert "3/3" in lines[-1]
+
+
+class _Terminal:
+    """A stream that says it is a terminal."""
+
+    def __init__(self):
+        self.parts = []
+
+    def write(self, s):
+        self.parts.append(s)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+    @property
+    def text(self):
+        return "".join(self.parts)
+
+
+def test_progress_throttles_redraws(monkeypatch):
+    from spinegui.core import cli_common
+    from spinegui.core.cli_common import CountBar
+
+    term = _Terminal()
+    bar = CountBar("cache", term)
+    for i in range(1, 1001):   # far faster than the redraw interval: a few redraws, not one per item
+        bar(i, 1000)
+    assert term.text.count("\r") <= 5 and term.text.endswith("\n") and "1000/1000" in term.text
+
+    monkeypatch.setattr(cli_common, "LOG_INTERVAL_S", 3600.0)
+    log = _Terminal()
+    log.isatty = lambda: False
+    bar = CountBar("cache", log)
+    for i in range(1, 1001):
+        bar(i, 1000)
+    lines = log.text.splitlines()
+    assert len(lines) == 2 and "1/1000" in lines[0] and "1000/1000" in lines[1]   # the first, and done

@@ -185,3 +185,29 @@ def test_importing_jobs_loads_neither_qt_nor_torch():
             "{'torch', 'torchvision', 'PySide6', 'shiboken6', 'pyqtgraph', 'superqt'})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == ""
+
+
+def test_a_usage_error_is_one_line(capsys):
+    """`python -m spinegui.jobs.cli` keeps spinegui's contract: one error line (no usage block), exit 2."""
+    with pytest.raises(SystemExit) as exc:
+        main(["cancel", "--grace", "nan", "somewhere"])
+    assert exc.value.code == 2
+    assert one_error_line(capsys.readouterr().err).endswith("(see: spinegui cancel --help)")
+
+
+def test_a_job_followed_in_a_log_prints_no_repeats():
+    from spinegui.jobs.cli import ProgressLine
+
+    log = io.StringIO()
+    line = ProgressLine("run", log)
+    line.feed([{"kind": "progress", "step": 1, "total": 4}, {"kind": "loss", "g": 0.5, "t": 0.1}])
+    line.draw(final=True)
+    line.draw(final=True)   # unchanged: not printed again
+    line.feed([{"kind": "metric", "split": "val", "name": "auroc", "value": 0.75},
+               {"kind": "progress", "step": 4, "total": 4}])
+    line.draw(final=True)
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 3 and "\r" not in log.getvalue(), lines
+    assert "1/4" in lines[0] and "g=0.5" in lines[0]
+    assert lines[1] == "metric val auroc = 0.75"
+    assert "4/4" in lines[2]

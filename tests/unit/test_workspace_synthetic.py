@@ -55,3 +55,22 @@ def test_a_missing_folder_is_refused_in_one_line(ws, tmp_path):
     with pytest.raises(InputError, match="no such sampled dataset folder"):
         ws.add_synthetic_set(tmp_path / "nope", run="r", classes=["Osteophytes"], n=1)
     assert ws.synthetic_sets() == []
+
+
+def test_a_short_set_after_another_is_a_table_of_its_own(tmp_path):
+    """tomli-w writes a short array of tables inline; appended that way it would land inside the
+    previous [[synthetic_sets]] table. Short paths, one class: each entry must still be its own set."""
+    root = tmp_path / 'd "q" \\ x'   # quotes and a backslash in the recorded dataset_root
+    root.mkdir()
+    ws = Workspace.for_dataset(root, tmp_path / "w")
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    ws.add_synthetic_set(first, run="r", classes=["X"], n=1)
+    before = (ws.path / WORKSPACE_FILE).read_text(encoding="utf-8")
+    ws.add_synthetic_set(second, run="r", classes=["X"], n=2)
+    text = (ws.path / WORKSPACE_FILE).read_text(encoding="utf-8")
+    assert text.startswith(before) and text.count("[[synthetic_sets]]") == 2
+    assert [(s["path"], s["n"]) for s in tomllib.loads(text)["synthetic_sets"]] == [(str(first), 1), (str(second), 2)]
+    assert tomllib.loads(text)["dataset_root"] == str(root.resolve())
+    assert Workspace.for_dataset(root, ws.path).synthetic_sets() == ws.synthetic_sets()
