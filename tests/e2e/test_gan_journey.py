@@ -18,7 +18,7 @@ from spinegui.train.gan_data import images_of
 
 CLASS = "Osteophytes"
 EPOCHS = 30
-TIMEOUT = 60000  # ms: each job process imports torch (about 5 s here)
+TIMEOUT = 180000  # ms: each job process imports torch (about 5 s here); a loaded CI machine is slower
 # A person's clicks are separate events with the loop running between them; the test pauses likewise, so
 # the probe times the app's work, not the test driving several actions inside one loop iteration.
 USER_PAUSE_MS = 150

@@ -248,6 +248,9 @@ def test_a_queue_for_a_window_runs_its_jobs_at_lower_priority_every_thread(tmp_p
     assert wait_for(lambda: read_status(run)["state"] == "running" and read_status(run)["pid"], 20)
     pid, ours = read_status(run)["pid"], os.getpriority(os.PRIO_PROCESS, 0)
     # nice is per thread on Linux: the watcher thread, started after the priority was lowered, has it too
+    # (on a loaded machine it may start a moment after the status says running: wait for it)
+    if os.path.isdir(f"/proc/{pid}/task"):
+        wait_for(lambda: len(os.listdir(f"/proc/{pid}/task")) >= 2, 20)
     threads = [int(t) for t in os.listdir(f"/proc/{pid}/task")] if os.path.isdir(f"/proc/{pid}/task") else [pid]
     nices = {os.getpriority(os.PRIO_PROCESS, t) for t in threads}
     q.cancel(run)
