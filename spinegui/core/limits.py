@@ -86,34 +86,26 @@ def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
 
     FileNotFoundError passes through (callers say what was missing); other OSErrors become InputError.
     """
-    path = Path(path)
-    try:
-        return tomllib.loads(read_small_text(path, what=what))
-    except FileNotFoundError:
-        raise
-    except UnicodeDecodeError:
-        raise InputError(path, f"{what} is not UTF-8 text") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot read this {what}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(path, f"not valid TOML: {exc}") from None
-    except RecursionError:
-        raise InputError(path, f"{what} nested too deeply to be a real one") from None
+    return _read_parsed(path, what, tomllib.loads, "not valid TOML")
 
 
 def read_json(path: str | Path, what: str = "file") -> Any:
     """A JSON file through ``read_small_text``; as ``read_toml`` for errors."""
+    return _read_parsed(path, what, json.loads, f"{what} is not valid JSON")
+
+
+def _read_parsed(path: str | Path, what: str, parse, syntax: str) -> Any:
     path = Path(path)
     try:
-        return json.loads(read_small_text(path, what=what))
+        return parse(read_small_text(path, what=what))
     except FileNotFoundError:
         raise
-    except UnicodeDecodeError:
+    except UnicodeDecodeError:   # (a ValueError too: before the syntax errors)
         raise InputError(path, f"{what} is not UTF-8 text") from None
     except OSError as exc:
         raise InputError(path, f"cannot read this {what}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise InputError(path, f"{what} is not valid JSON: {exc}") from None
+    except ValueError as exc:    # tomllib.TOMLDecodeError and json.JSONDecodeError
+        raise InputError(path, f"{syntax}: {exc}") from None
     except RecursionError:
         raise InputError(path, f"{what} nested too deeply to be a real one") from None
 
