@@ -143,7 +143,8 @@ def _check_path(path: Path) -> None:
         raise InputError(path, "permission denied")
 
 
-def _short(exc: BaseException, limit: int = 160) -> str:
+def short_message(exc: BaseException, limit: int = 160) -> str:
+    """An exception as one line of at most ``limit`` characters, for a message to the user."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -173,9 +174,9 @@ def open_dataset(path: Path, pixels: bool) -> Dataset:
     except PermissionError:
         raise InputError(path, "permission denied") from None
     except (EOFError, OSError) as exc:
-        raise InputError(path, f"truncated or unreadable DICOM file: {_short(exc)}") from None
+        raise InputError(path, f"truncated or unreadable DICOM file: {short_message(exc)}") from None
     except Exception as exc:
-        raise InputError(path, f"malformed DICOM file: {_short(exc)}") from None
+        raise InputError(path, f"malformed DICOM file: {short_message(exc)}") from None
     return ds
 
 

@@ -39,13 +39,13 @@ from spinegui.core.dicom_decode import (
     transfer_syntax,
 )
 from spinegui.core.dicom_header import (
-    _short,
     check_frame_size,
     first_float,
     functional_value,
     header_summary,
     open_dataset,
     quiet_reader,
+    short_message,
     sop_class_name,
 )
 from spinegui.core.display import (
@@ -118,7 +118,7 @@ def read_image(path: str | Path, frame: int = 0) -> DicomImage:
     except RecursionError:
         raise InputError(p, "malformed DICOM file (nesting too deep)") from None
     except Exception as exc:  # the boundary: nothing else may escape
-        raise InputError(p, f"cannot read this file: {type(exc).__name__}: {_short(exc)}") from None
+        raise InputError(p, f"cannot read this file: {type(exc).__name__}: {short_message(exc)}") from None
 
 
 def read_header(path: str | Path, show_identifying: bool = False) -> dict[str, str]:
@@ -134,7 +134,7 @@ def read_header(path: str | Path, show_identifying: bool = False) -> dict[str, s
     except InputError:
         raise
     except Exception as exc:
-        raise InputError(p, f"cannot read this header: {type(exc).__name__}: {_short(exc)}") from None
+        raise InputError(p, f"cannot read this header: {type(exc).__name__}: {short_message(exc)}") from None
 
 
 # ------------------------------------------------------------------------------------------ internals

@@ -267,14 +267,14 @@ def stale_reason(status: dict[str, Any]) -> str | None:
 
 # Runs owned by a live JobHandle of this process: their monitor thread writes the precise final
 # state (signal, exit code), so the stale check must not get there first with a vaguer one.
-_owned: set[str] = set()
+owned_runs: set[str] = set()
 
 
 def refresh_status(run_dir: str | Path) -> dict[str, Any]:
     """read_status, and a queued/running run whose process is gone becomes failed (running) or
     cancelled (queued, never started) on disk, so every reader agrees."""
     status = read_status(run_dir)
-    if str(Path(run_dir).resolve()) in _owned:
+    if str(Path(run_dir).resolve()) in owned_runs:
         return status
     reason = stale_reason(status)
     if reason is None:

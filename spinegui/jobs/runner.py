@@ -174,7 +174,7 @@ class JobHandle:
         self._lock = threading.Lock()
         if process is not None:
             key = str(self.run_dir.resolve())
-            rf._owned.add(key)
+            rf.owned_runs.add(key)
             with _live_lock:
                 _live.add(self)
             threading.Thread(target=self._monitor, name=f"spinegui-job-{self.run_dir.name}", daemon=True).start()
@@ -270,7 +270,7 @@ class JobHandle:
             self._finalize(p.exitcode)
             seal_run(self.run_dir)
         finally:
-            rf._owned.discard(str(self.run_dir.resolve()))
+            rf.owned_runs.discard(str(self.run_dir.resolve()))
             self._done.set()
             with _live_lock:
                 _live.discard(self)

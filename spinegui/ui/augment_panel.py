@@ -27,19 +27,14 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
-    QFileDialog,
     QFrame,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QPushButton,
     QScrollArea,
@@ -50,13 +45,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from spinegui.augment.command import command_line
 from spinegui.augment.knobs import ConfigError, validate
-from spinegui.augment.presets import PRESET_HELP, load_config, load_preset, preset_names, save_config, save_preset
 from spinegui.core.display import levels_and_lut
-from spinegui.core.errors import InputError
-from spinegui.core.vindr import LESION_TYPES
 from spinegui.ui.augment_engine import AugmentEngine, Reply, Request
+from spinegui.ui.augment_presets import AugmentPresetsMixin
+from spinegui.ui.augment_source import AugmentSource, aspect, params_text, source_extent
 from spinegui.ui.draw_grid import GRID_COLS, GRID_ROWS, DrawGrid
 from spinegui.ui.knob_widgets import KnobForm
 from spinegui.ui.viewer import ImageViewer, ViewerImage
@@ -64,8 +57,6 @@ from spinegui.ui.viewer import ImageViewer, ViewerImage
 PREVIEW_SIDE = 512     # px, longest side of the image the live preview augments
 THUMB_SIDE = 256       # px, for the grid of draws
 FULL_DELAY_MS = 150    # knobs at rest this long -> the full-resolution result is computed
-PER_CLASS = 20         # for "Copy as command"
-OUT_DIR = "augmented"
 SEED_MAX = 2**31 - 1
 PREPARING = "preparing augmentation…"
 _AUG_BADGE = ("color: white; background: #b85c00; border: 2px solid white; padding: 2px 8px; "
@@ -74,27 +65,14 @@ _MESSAGE = "padding: 2px 6px;"
 _ERROR = "padding: 2px 6px; color: #c01c28; font-weight: bold;"
 
 
-@dataclass
-class _Source:
-    """The image being augmented (the display-cache image) with its boxes, as the worker knows it."""
-    image: ViewerImage
-    boxes: tuple                        # AnnBox, source pixels
-    root: str
-    worker_source: dict                 # AugmentEngine.source(): the file the worker memory-maps
-
-    def xyxy(self) -> np.ndarray:
-        """(k, 4) boxes in the pixels of the image's array."""
-        return np.array([b.xyxy for b in self.boxes], np.float64).reshape(-1, 4) * self.image.scale
-
-
-class AugmentPanel(QWidget):
+class AugmentPanel(AugmentPresetsMixin, QWidget):
     preview_shown = Signal(int)        # generation (tests and benchmarks wait on these)
     full_shown = Signal(int)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.engine = AugmentEngine(self)   # its worker process starts when the panel is first shown
-        self._source: _Source | None = None
+        self._source: AugmentSource | None = None
         self._pending: tuple | None = None   # a source given while hidden
         self._generation = 0
         self._preview_gen = 0                # of the preview shown
@@ -144,30 +122,7 @@ class AugmentPanel(QWidget):
 
     # --- layout -----------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.preset_box = QComboBox()
-        self.preset_box.setMinimumContentsLength(14)
-        self.preset_box.activated.connect(lambda i: self._on_preset_chosen(self.preset_box.itemData(i)))
-        self._fill_presets()
-        buttons = [
-            ("Save as preset…", "Save the current settings as a preset of your own", self.save_preset_as),
-            ("Load config…", "Read settings from a TOML file ([augment] table)", self.load_config_file),
-            ("Save config…", "Write every setting to a TOML file ([augment] table)",
-             self.save_config_file),
-            ("Reset all", "Every knob back to its default (the identity)", self.reset_all),
-            ("Copy as command", "Put the equivalent `spinegui augment` command line on the clipboard",
-             self.copy_command),
-        ]
-        bar = QHBoxLayout()
-        bar.addWidget(QLabel("Preset"))
-        bar.addWidget(self.preset_box)
-        self.buttons: dict[str, QPushButton] = {}
-        for text, tip, slot in buttons:
-            b = QPushButton(text)
-            b.setToolTip(tip)
-            b.clicked.connect(lambda _=False, s=slot: s())
-            bar.addWidget(b)
-            self.buttons[text] = b
-        bar.addStretch(1)
+        bar = self._build_preset_bar()
 
         scroll = QScrollArea()
         scroll.setWidget(self.form)
@@ -191,6 +146,31 @@ class AugmentPanel(QWidget):
             views.addWidget(box)
         views.setChildrenCollapsible(False)
 
+        side = self._build_side()
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(scroll)
+        split.addWidget(views)
+        split.addWidget(side)
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 1)
+        split.setStretchFactor(2, 0)
+        split.setChildrenCollapsible(False)
+        self.splitter = split
+
+        self.status = QLabel()
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
+        self.status.setStyleSheet(_MESSAGE)
+        # a long line (a copied command) must never widen the window
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 2)
+        layout.addLayout(bar)
+        layout.addWidget(split, 1)
+        layout.addWidget(self.status)
+
+    def _build_side(self) -> QWidget:
+        """The column beside the views: seed, lock and re-roll, the grid of draws, the drawn parameters."""
         self.seed_box = QSpinBox()
         self.seed_box.setRange(0, SEED_MAX)
         self.seed_box.setValue(secrets.randbelow(1_000_000))
@@ -229,40 +209,7 @@ class AugmentPanel(QWidget):
         self.seed_box.setMinimumWidth(80)
         for v in (self.original, self.augmented):
             v.setMinimumSize(180, 150)
-
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(scroll)
-        split.addWidget(views)
-        split.addWidget(side)
-        split.setStretchFactor(0, 0)
-        split.setStretchFactor(1, 1)
-        split.setStretchFactor(2, 0)
-        split.setChildrenCollapsible(False)
-        self.splitter = split
-
-        self.status = QLabel()
-        self.status.setTextFormat(Qt.TextFormat.PlainText)
-        self.status.setStyleSheet(_MESSAGE)
-        # a long line (a copied command) must never widen the window
-        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 2)
-        layout.addLayout(bar)
-        layout.addWidget(split, 1)
-        layout.addWidget(self.status)
-
-    def _fill_presets(self, select: str | None = None) -> None:
-        box = self.preset_box
-        box.blockSignals(True)
-        box.clear()
-        box.addItem("Custom", None)
-        box.setItemData(0, "The current settings match no preset", Qt.ItemDataRole.ToolTipRole)
-        for name in preset_names():
-            box.addItem(name, name)
-            box.setItemData(box.count() - 1, PRESET_HELP.get(name, "A preset you saved"),
-                            Qt.ItemDataRole.ToolTipRole)
-        box.setCurrentIndex(max(0, box.findData(select)) if select else 0)
-        box.blockSignals(False)
+        return side
 
     # --- state --------------------------------------------------------------------------------
     def config(self) -> dict:
@@ -320,7 +267,7 @@ class AugmentPanel(QWidget):
             except OSError as exc:  # the temporary copy of an in-memory image could not be written
                 self._say(f"cannot augment this image: {exc}", error=True)
                 return
-            self._source = _Source(image, boxes, root, worker_source)
+            self._source = AugmentSource(image, boxes, root, worker_source)
             self.original.set_image(replace(image, title=""))
             self.original_caption.setText("Original")
             self.original_caption.setToolTip(image.image_id)
@@ -490,10 +437,10 @@ class AugmentPanel(QWidget):
         self.augmented.set_boxes([replace(b, xyxy=tuple(float(v) / scale for v in xyxy))
                                   for b, xyxy in zip(kept, res.boxes)])
         self.shown_result = res
-        self.params_label.setText(_params_text(res.params))
+        self.params_label.setText(params_text(res.params))
         if old is None or old.image_id != shown.image_id:
             self.fit_views()
-        elif _extent(old) != _extent(shown) and abs(_aspect(old) - _aspect(shown)) > 0.02:
+        elif source_extent(old) != source_extent(shown) and abs(aspect(old) - aspect(shown)) > 0.02:
             self.fit_views()  # a right angle turned the image: show all of both
 
     def fit_views(self) -> None:
@@ -528,91 +475,6 @@ class AugmentPanel(QWidget):
         if not self.lock_box.isChecked():
             self.set_seed(seed)
 
-    # --- presets, files, command ------------------------------------------------------------------
-    def _on_preset_chosen(self, name: str | None) -> None:
-        if name:
-            self.load_preset(name)
-
-    def load_preset(self, name: str) -> bool:
-        try:
-            config = load_preset(name)
-        except InputError as exc:
-            self._say(str(exc), error=True)
-            return False
-        self._preset = (name, config)
-        self.form.set_config(config)
-        self.preset_box.setCurrentIndex(max(0, self.preset_box.findData(name)))
-        self._say(f"preset {name}: {PRESET_HELP.get(name, 'your preset')}")
-        return True
-
-    def save_preset_as(self, name: str | None = None) -> bool:
-        if name is None:
-            name, ok = QInputDialog.getText(self, "Save preset", "Preset name (letters, digits, - _ .):")
-            if not ok or not name.strip():
-                return False
-        try:
-            path = save_preset(name.strip(), self.form.config())
-        except InputError as exc:
-            self._say(str(exc), error=True)
-            return False
-        self._preset = (name.strip(), self.form.config())
-        self._fill_presets(select=name.strip())
-        self._say(f"saved preset {name.strip()} ({path})")
-        return True
-
-    def save_config_file(self, path: str | Path | None = None) -> bool:
-        if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Save augmentation settings", "augment.toml",
-                                                  "TOML files (*.toml)")
-            if not path:
-                return False
-        try:
-            save_config(path, self.form.config())
-        except InputError as exc:
-            self._say(str(exc), error=True)
-            return False
-        self._say(f"saved the settings to {path}")
-        return True
-
-    def load_config_file(self, path: str | Path | None = None) -> bool:
-        if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Load augmentation settings", "", "TOML files (*.toml)")
-            if not path:
-                return False
-        try:
-            config = load_config(path)
-        except InputError as exc:
-            self._say(str(exc), error=True)
-            return False
-        self._preset = None
-        self.form.set_config(config)
-        self.preset_box.setCurrentIndex(0)
-        self._say(f"loaded the settings from {path}")
-        return True
-
-    def reset_all(self) -> None:
-        self._preset = None
-        self.form.reset_all()
-        self.preset_box.setCurrentIndex(0)
-
-    def command_text(self) -> str:
-        """The `spinegui augment` line for these settings, the shown image's classes and the seed."""
-        if self._pending is not None:  # given while hidden
-            _image, boxes, root, *_ = self._pending
-        else:
-            boxes, root = (self._source.boxes, self._source.root) if self._source else ((), "")
-        present = {b.lesion_type for b in boxes}
-        classes = [t for t in LESION_TYPES if t in present] or list(LESION_TYPES)
-        root = root or "DATASET"
-        return command_line(root, self.form.config(), seed=self.seed, classes=classes,
-                            per_class=PER_CLASS, out=OUT_DIR)
-
-    def copy_command(self) -> str:
-        text = self.command_text()
-        QGuiApplication.clipboard().setText(text)
-        self._say(f"copied: {text}")
-        return text
-
     # --- messages -------------------------------------------------------------------------------
     def _say(self, text: str, error: bool = False) -> None:
         """The panel's own message line (errors in red): one line, the full text in its tooltip."""
@@ -620,26 +482,3 @@ class AugmentPanel(QWidget):
         self.status.setText(text)
         self.status.setToolTip(text)
         self.status.setStyleSheet(_ERROR if error else _MESSAGE)
-
-
-def _extent(image: ViewerImage) -> tuple[int, int]:
-    rows, cols = image.pixels.shape
-    return round(cols / image.scale), round(rows / image.scale)
-
-
-def _aspect(image: ViewerImage) -> float:
-    rows, cols = image.pixels.shape
-    return cols / rows
-
-
-def _params_text(params: dict) -> str:
-    if not params:
-        return "nothing (identity)"
-    parts = []
-    for k, v in params.items():
-        if isinstance(v, float):
-            v = f"{v:.3g}"
-        elif isinstance(v, list):
-            v = "…"
-        parts.append(f"{k} {v}")
-    return ", ".join(parts)

@@ -15,7 +15,6 @@ from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -32,27 +31,26 @@ from PySide6.QtWidgets import (
 
 from spinegui.core.errors import InputError
 from spinegui.core.vindr import LESION_TYPES, NO_FINDING
-from spinegui.jobs import JobHandle, JobQueue, read_config, read_events, read_status
+from spinegui.jobs import JobHandle, JobQueue, read_config, read_status
 from spinegui.train.gan_data import check_classes, images_of
 from spinegui.train.gan_settings import gan_settings
+from spinegui.ui.gan_run_io import load_grid, new_folder, run_overview, status_line
 from spinegui.ui.gan_run_state import poll_run
-from spinegui.ui.gan_runs_list import STATE_COLOURS, RunsList, gan_runs
+from spinegui.ui.gan_runs_list import RunsList, gan_runs
 from spinegui.ui.gan_samples_view import (
     SYNTHETIC_RED,
     FittedImage,
     SampleBrowser,
-    load_quality,
     quality_tiles,
     sampled_tiles,
 )
 from spinegui.ui.gan_settings_form import SettingsForm
+from spinegui.ui.gan_tasks import GanTasksMixin
 from spinegui.ui.io_worker import IoWorker
 from spinegui.ui.loss_plot import LossPlot
 
 POLL_MS = 250
 RUNS_EVERY = 4          # ticks between run-list refreshes (about once a second)
-GRID_MAX_PX = 512       # the sample grid is scaled to this in the worker
-TASK_NAMES = {"gan-sample": "Make samples", "gan-quality": "Check quality"}
 
 
 def ask_quit_with_jobs(parent: QWidget, n: int) -> bool:
@@ -67,52 +65,7 @@ def ask_quit_with_jobs(parent: QWidget, n: int) -> bool:
     return box.clickedButton() is cancel
 
 
-# --- worker-thread helpers ------------------------------------------------------------------------
-def _load_grid(path: Path) -> QImage | None:
-    image = QImage(str(path))
-    if image.isNull():
-        return None
-    if max(image.width(), image.height()) > GRID_MAX_PX:
-        image = image.scaled(GRID_MAX_PX, GRID_MAX_PX, Qt.AspectRatioMode.KeepAspectRatio,
-                             Qt.TransformationMode.SmoothTransformation)
-    return image
-
-
-def _run_overview(run: Path) -> dict:
-    """A run's classes, quality report and newest sampled dataset inside it (when there are)."""
-    import json
-
-    config = read_config(run)
-    sampled = None
-    candidates = [p for p in run.glob("samples_dataset*") if (p / "sample_report.json").is_file()]
-    if candidates:
-        newest = max(candidates, key=lambda p: (p / "sample_report.json").stat().st_mtime)
-        try:
-            sampled = (newest, json.loads((newest / "sample_report.json").read_text()).get("written", {}))
-        except (OSError, ValueError):
-            sampled = None
-    try:
-        quality, quality_error = load_quality(run), None
-    except InputError as exc:
-        quality, quality_error = None, str(exc)
-    return {"classes": list(config.get("classes", [])), "config": config, "quality": quality,
-            "quality_error": quality_error, "sampled": sampled}
-
-
-def _task_outcome(task: Path) -> tuple[dict, dict]:
-    """A sampling/quality job's final status and its "result" event."""
-    events, _ = read_events(task)
-    return read_status(task), next((e for e in reversed(events) if e.get("kind") == "result"), {})
-
-
-def _elapsed(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    s = int(seconds)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
-class GanPanel(QWidget):
+class GanPanel(GanTasksMixin, QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.queue = JobQueue(max_gpu_jobs=1, background=True)
@@ -146,6 +99,29 @@ class GanPanel(QWidget):
 
     # --- layout --------------------------------------------------------------------------------
     def _build(self) -> None:
+        scroll = self._build_left()  # built first, as ever: the tab focus order follows creation
+        training = self._build_training()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(training, "Training")
+        self.tabs.addTab(self._build_browser(), "Samples && quality")
+        outer = QSplitter(Qt.Orientation.Horizontal)
+        outer.addWidget(scroll)
+        outer.addWidget(self.tabs)
+        outer.setStretchFactor(1, 1)
+        outer.setSizes([350, 1050])
+        # In a scroll area, so that the panel's width never widens the window while another tab shows
+        # (a tab widget is as wide as its widest page).
+        page = QScrollArea()
+        page.setWidgetResizable(True)
+        page.setFrameShape(QScrollArea.Shape.NoFrame)
+        page.setWidget(outer)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(page)
+        self._update_buttons()
+
+    def _build_left(self) -> QScrollArea:
+        """Settings, Start/Cancel/Resume, the message line and the runs list."""
         self.form = SettingsForm()
         self.start_button = QPushButton("Start")
         self.start_button.setToolTip("train a GAN with these settings in a job process (as spinegui train-gan)")
@@ -180,7 +156,10 @@ class GanPanel(QWidget):
         scroll.setWidget(left)
         scroll.setMinimumWidth(330)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        return scroll
 
+    def _build_training(self) -> QWidget:
+        """The status line, the model chooser, the loss curves and the newest sample grid."""
         self.status = QLabel("Select a run, or tick classes and press Start.")
         self.status.setTextFormat(Qt.TextFormat.RichText)
         self.status.setWordWrap(True)
@@ -211,31 +190,15 @@ class GanPanel(QWidget):
         top.addWidget(self.model)
         tbox.addLayout(top)
         tbox.addWidget(split, 1)
+        return training
 
+    def _build_browser(self) -> SampleBrowser:
         self.browser = SampleBrowser()
         self.browser.make_samples.connect(self.make_samples)
         self.browser.check_quality.connect(self.check_quality)
         self.browser.add_to_set.connect(self.add_to_augmentation_set)
         self.browser.class_changed.connect(lambda _c: self._load_tiles())
-        self.tabs = QTabWidget()
-        self.tabs.addTab(training, "Training")
-        self.tabs.addTab(self.browser, "Samples && quality")
-
-        outer = QSplitter(Qt.Orientation.Horizontal)
-        outer.addWidget(scroll)
-        outer.addWidget(self.tabs)
-        outer.setStretchFactor(1, 1)
-        outer.setSizes([350, 1050])
-        # In a scroll area, so that the panel's width never widens the window while another tab shows
-        # (a tab widget is as wide as its widest page).
-        page = QScrollArea()
-        page.setWidgetResizable(True)
-        page.setFrameShape(QScrollArea.Shape.NoFrame)
-        page.setWidget(outer)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(page)
-        self._update_buttons()
+        return self.browser
 
     # --- dataset -------------------------------------------------------------------------------
     def set_dataset(self, index, ws, cache) -> None:
@@ -274,7 +237,7 @@ class GanPanel(QWidget):
         except InputError as exc:
             self.say(str(exc), error=True)
             return None
-        run = self._new_folder(self.ws.runs_dir, "gan", config["classes"]).resolve()
+        run = new_folder(self.ws.runs_dir, "gan", config["classes"]).resolve()
         self.say(f"starting {run.name}…")
         self.io.submit(self.queue.submit, partial(self._submitted, "started", run), "gan", config, run)
         return run
@@ -309,36 +272,6 @@ class GanPanel(QWidget):
         elif run == self.run_dir:
             self._poll_now()
 
-    def make_samples(self, n: int, last_epochs: int, folder: str = "") -> None:
-        run = self._run_with_checkpoint()
-        if run is None:
-            return
-        out = Path(folder) if folder else self._new_folder(run, "samples_dataset", [], stamp=False)
-        config = {"run": str(run), "n": int(n), "last_epochs": int(last_epochs), "seed": 0, "format": "dicom",
-                  "out": str(out), "overwrite": False, "device": "cpu"}
-        self._start_task("gan-sample", config, run)
-
-    def check_quality(self, n: int) -> None:
-        run = self._run_with_checkpoint()
-        if run is not None:
-            self._start_task("gan-quality", {"run": str(run), "n": int(n), "seed": 0, "device": "cpu"}, run)
-
-    def add_to_augmentation_set(self) -> None:
-        if self._sampled is None or self.ws is None or self.run_dir is None:
-            return
-        out, written = self._sampled
-        self.io.submit(partial(self.ws.add_synthetic_set, out, run=self.run_dir.name, classes=list(written),
-                               n=max(written.values(), default=0)), partial(self._added, out, written))
-
-    def _added(self, out: Path, written: dict, _entry, error: str | None) -> None:
-        if error:
-            self.browser.set_message(error, error=True)
-            return
-        if self._sampled is not None and self._sampled[0] == out:
-            self.browser.show_sampled(out, written, in_set=True)
-        self.browser.set_message(f"{out.name} is in the augmentation set (workspace.toml); the experiment "
-                                 "runner adds these SYNTHETIC images to the training split only")
-
     def active_jobs(self) -> int:
         return len(self.queue.running) + len(self.queue.pending)
 
@@ -354,59 +287,6 @@ class GanPanel(QWidget):
         self.timer.stop()
         self.queue.shutdown(wait=True)
         self.io.shutdown()
-
-    # --- helpers for actions -------------------------------------------------------------------
-    @staticmethod
-    def _new_folder(parent: Path, prefix: str, classes: list[str], stamp: bool = True) -> Path:
-        slug = "-".join("".join(ch if ch.isalnum() else "-" for ch in c.lower()).strip("-") for c in classes[:2])
-        name = "-".join(p for p in (prefix, time.strftime("%Y%m%d-%H%M%S") if stamp else "",
-                                    slug + ("-etc" if len(classes) > 2 else "")) if p)
-        path, k = parent / name, 2
-        while path.exists():
-            path, k = parent / f"{name}-{k}", k + 1
-        return path
-
-    def _run_with_checkpoint(self) -> Path | None:
-        run = self.run_dir
-        if run is None:
-            self.browser.set_message("select a GAN run first", error=True)
-            return None
-        if not any((run / "checkpoints").glob("*_full.safetensors")):
-            self.browser.set_message(f"{run.name} has no checkpoint yet: train it first", error=True)
-            return None
-        return run
-
-    def _start_task(self, kind: str, config: dict, run: Path) -> None:
-        tasks = (self.ws.runs_dir if self.ws is not None else run.parent) / "_tasks"
-        task = self._new_folder(tasks, run.name, [kind]).resolve()
-        self._tasks[task] = (kind, run)  # before it can end
-        self.browser.set_message(f"{TASK_NAMES[kind]}: running in a job process…")
-        self._update_buttons()
-        self.io.submit(self.queue.submit, partial(self._task_submitted, task), kind, config, task)
-
-    def _task_submitted(self, task: Path, _result, error: str | None) -> None:
-        if error:
-            self._tasks.pop(task, None)
-            self.browser.set_message(error, error=True)
-            self._update_buttons()
-
-    def _task_ended(self, kind: str, run: Path, task: Path) -> None:
-        self.io.submit(_task_outcome, partial(self._on_task_outcome, kind, run), task)
-
-    def _on_task_outcome(self, kind: str, run: Path, outcome, error: str | None) -> None:
-        status, result = outcome if outcome else ({"state": "failed", "message": error}, {})
-        if run != self.run_dir:
-            self.say(f"{TASK_NAMES[kind]} for {run.name}: {status['state']}")
-            return
-        if status["state"] != "done":
-            self.browser.set_message(f"{TASK_NAMES[kind]} {status['state']}: {status.get('message') or ''}", error=True)
-            return
-        if kind == "gan-sample":
-            self._show_sampled(Path(result.get("out", "")), result.get("written", {}))
-            self.browser.set_message(f"wrote {sum(result.get('written', {}).values())} SYNTHETIC images")
-        else:
-            self.io.submit(load_quality, partial(self._on_quality, self._gen), run)
-            self.browser.set_message("quality report ready")
 
     # --- runs list -----------------------------------------------------------------------------
     def refresh_runs(self) -> None:
@@ -460,7 +340,7 @@ class GanPanel(QWidget):
         self._update_status_line()
         self._update_buttons()
         if self.run_dir is not None:
-            self.io.submit(_run_overview, partial(self._on_overview, self._gen), self.run_dir)
+            self.io.submit(run_overview, partial(self._on_overview, self._gen), self.run_dir)
             self._poll_now()
 
     def _on_overview(self, gen, info, error) -> None:
@@ -592,7 +472,7 @@ class GanPanel(QWidget):
         if sample is None or self.run_dir is None or (model, *sample) == self._grid_shown:
             return
         self._grid_shown = (model, *sample)
-        self.io.submit(_load_grid, partial(self._on_grid, self._gen, model, sample[0]), self.run_dir / sample[1])
+        self.io.submit(load_grid, partial(self._on_grid, self._gen, model, sample[0]), self.run_dir / sample[1])
 
     def _on_grid(self, gen, model, epoch, image, error) -> None:
         if gen != self._gen or model != self.model.currentText():
@@ -608,28 +488,10 @@ class GanPanel(QWidget):
         if self._status_error:
             self.status.setText(f"<span style='color:#c01c28'><b>{self._status_error}</b></span>")
             return
-        s = self._status or {}
-        state = s.get("state", "…")
         elapsed = self._last_t
-        if state == "running" and elapsed is not None and self._last_seen is not None:
+        if (self._status or {}).get("state") == "running" and elapsed is not None and self._last_seen is not None:
             elapsed += time.monotonic() - self._last_seen
-        parts = [f"<b style='color:{STATE_COLOURS.get(state, '#000')}'>{state}</b>",
-                 f"{_elapsed(elapsed)} elapsed"]
-        p = self._progress or {}
-        if p.get("epochs"):
-            parts.append(f"epoch {p.get('epoch')}/{p.get('epochs')}")
-        if p.get("img_s") is not None:
-            parts.append(f"{p['img_s']:g} img/s")
-        parts.append(s.get("device") or "device –")
-        if p.get("gpu_mem_mb") is not None:
-            parts.append(f"{p['gpu_mem_mb']} MB GPU")
-        elif p.get("rss_mb") is not None:
-            parts.append(f"{p['rss_mb']} MB RSS")
-        text = f"<b>{self.run_dir.name}</b>: " + " · ".join(parts)
-        if s.get("message") and state in ("failed", "cancelled"):
-            colour = "#c01c28" if state == "failed" else "#6e7781"
-            text += f"<br><span style='color:{colour}'>{s['message']}</span>"
-        self.status.setText(text)
+        self.status.setText(status_line(self.run_dir.name, self._status, self._progress, elapsed))
 
     def _update_buttons(self) -> None:
         state = (self._status or {}).get("state")
