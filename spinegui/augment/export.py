@@ -176,6 +176,11 @@ def run_job(job: _Job) -> dict:
         img = read_image(job.path)
     except InputError as exc:
         return {"failed": exc.reason}
+    if str(header.get("BurnedInAnnotation", "")).upper() == "YES":
+        # The copy would be marked de-identified while its pixels (copied as they are) may show text
+        # that identifies the patient; spinegui does not clean pixel data.
+        return {"failed": "the source has burned-in annotation (BurnedInAnnotation YES); spinegui does not "
+                          "clean pixels, so it writes no de-identified copy of it"}
     pixels = img.pixels
     if pixels.dtype != np.uint16 or img.converted_from_colour:
         return {"failed": f"only greyscale images of up to 16 unsigned bits can be augmented "

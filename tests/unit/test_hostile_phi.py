@@ -183,3 +183,23 @@ def test_gan_samples_carry_no_profile_attribute_and_are_marked(gan_samples):
         assert list(ds.ImageType) == ["DERIVED", "SECONDARY", "SYNTHETIC"] and is_synthetic(ds)
         prov = json.loads(ds.ImageComments)
         assert prov["synthetic"] is True and prov["class"] == CLASS and "seed" in prov
+
+
+def test_a_source_with_burned_in_text_gets_no_deidentified_copy(demo_root, tmp_path, capsys):
+    """Pixels are copied as they are: a source that says it has burned-in annotation is skipped with
+    its reason (its outputs come from the class's other sources), never written as de-identified."""
+    data = tmp_path / "data"
+    shutil.copytree(demo_root, data)
+    sources = [r for r in load_index(data).in_split("train") if CLASS in r.labels]
+    marked = sources[0]
+    ds = dcm(marked.path)
+    ds.BurnedInAnnotation = "YES"
+    ds.save_as(marked.path)
+    out = tmp_path / "out"
+    assert main(["augment", str(data), "--classes", CLASS, "--per-class", "4", "--seed", "1",
+                 "--workers", "1", "--out", str(out)]) == 0
+    report = json.loads((out / "augment_report.json").read_text())
+    assert [s["image_id"] for s in report["skipped"]] == [marked.image_id]
+    assert "burned-in annotation" in report["skipped"][0]["reason"]
+    outputs = list((out / "train_images").glob("*.dicom"))
+    assert len(outputs) == 4 and not any(marked.image_id in p.name for p in outputs)
