@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -191,7 +192,7 @@ def _scan(out: Path) -> tuple[list[str], list[str]]:
     for dirpath, dirnames, filenames in os.walk(out, onerror=_raise):
         here = Path(dirpath)
         for name in list(dirnames):
-            if (here / name).is_symlink():
+            if _is_link(here / name):
                 dirnames.remove(name)
                 filenames.append(name)
             else:
@@ -203,6 +204,24 @@ def _scan(out: Path) -> tuple[list[str], list[str]]:
     return sorted(files), sorted(dirs)
 
 
+def _is_link(path: Path) -> bool:
+    """A symbolic link, or any other reparse point (a Windows junction, which os.walk would enter and
+    Path.is_symlink does not see before Python 3.12): listed as an entry, never entered."""
+    if path.is_symlink():
+        return True
+    reparse = getattr(stat, "FILE_ATTRIBUTE_REPARSE_POINT", 0)   # 0 off Windows
+    return bool(reparse and getattr(os.lstat(path), "st_file_attributes", 0) & reparse)
+
+
+def _through_link(out: Path, rel: str) -> bool:
+    parent = out
+    for part in rel.split("/")[:-1]:
+        parent = parent / part
+        if _is_link(parent):
+            return True
+    return False
+
+
 def _raise(exc: OSError) -> None:
     raise exc
 
@@ -211,6 +230,9 @@ def _clear(out: Path, files: list[str], dirs: list[str]) -> None:
     """Delete the listed files found in the folder, then the folders they leave empty (deepest first)."""
     try:
         for rel in files:
+            if _through_link(out, rel):   # a folder swapped for a link since the scan: not ours to follow
+                raise InputError(out / rel, "a folder on its way became a link since it was listed; nothing "
+                                            "more is deleted")
             (out / rel).unlink(missing_ok=True)
         (out / MARKER).unlink(missing_ok=True)
     except OSError as exc:

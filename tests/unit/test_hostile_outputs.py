@@ -348,3 +348,23 @@ def _case_root(ds: Path, root: Path) -> Path:
         with open(root / "annotations" / f"{split}.csv", "w", newline="") as fh:
             csv.writer(fh).writerows(body)
     return root
+
+
+def test_a_folder_swapped_for_a_link_after_the_scan_deletes_nothing_behind_it(tmp_path):
+    """Between listing an earlier output and deleting it, a listed folder becomes a link to a user's
+    folder holding a file of the same name: the deletion stops there instead of following it."""
+    from spinegui.core import outdir
+    from spinegui.core.errors import InputError
+
+    out, theirs = tmp_path / "out", tmp_path / "theirs"
+    (out / "train_images").mkdir(parents=True)
+    (out / "train_images" / "a.dicom").write_bytes(b"ours")
+    theirs.mkdir()
+    (theirs / "a.dicom").write_bytes(b"a user's only copy")
+    files, dirs = outdir._scan(out)
+    (out / "train_images" / "a.dicom").unlink()
+    (out / "train_images").rmdir()
+    (out / "train_images").symlink_to(theirs, target_is_directory=True)
+    with pytest.raises(InputError, match="became a link"):
+        outdir._clear(out, files, dirs)
+    assert (theirs / "a.dicom").read_bytes() == b"a user's only copy"
