@@ -3,12 +3,11 @@ process, CLI), the leakage audit from its manifest, and bad input refused before
 
 import csv
 import json
-import os
 
 import pytest
 
+from case_factory import make_case_root
 from spinegui.cli import main
-from spinegui.core.vindr import load_index
 from spinegui.train.planner import class_counts, format_table, plan_case
 from spinegui.train.splits import CASES, Item, Selection
 
@@ -53,24 +52,7 @@ def test_plans_keep_synthetic_images_in_the_training_fold_under_safe_only():
 def case_root(demo_root, tmp_path_factory):
     """The demo dataset (every class in three studies, no test split) with one study of each of case 1's
     classes moved to the test split; the DICOM files are linked, not copied."""
-    index = load_index(demo_root)
-    moved = {sorted({r.study_id for r in index.in_split("train") if name in r.labels})[-1] for name in CASES["1"]}
-    root = tmp_path_factory.mktemp("case") / "vindr-case"
-    for sub in ("annotations", "train_images", "test_images"):
-        (root / sub).mkdir(parents=True)
-    with open(demo_root / "annotations" / "train.csv", newline="") as fh:
-        head, *rows = list(csv.reader(fh))
-    out = {"train": [head], "test": [head]}
-    for row in rows:
-        split = "test" if row[0] in moved else "train"
-        out[split].append(row)
-        link = root / f"{split}_images" / f"{row[2]}.dicom"
-        if not link.exists():
-            os.symlink(demo_root / "train_images" / f"{row[2]}.dicom", link)
-    for split, body in out.items():
-        with open(root / "annotations" / f"{split}.csv", "w", newline="") as fh:
-            csv.writer(fh).writerows(body)
-    return root
+    return make_case_root(demo_root, tmp_path_factory.mktemp("case") / "vindr-case")
 
 
 TINY = ["--models", "resnet18", "--size", "32", "--epochs", "1", "--per-class", "3", "--gan-epochs", "1",

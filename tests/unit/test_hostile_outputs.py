@@ -7,17 +7,16 @@ refuses (deleting nothing) when the user added a file since. Never the dataset, 
 the home folder or the root. A device this machine lacks is refused before any folder is written.
 """
 
-import csv
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
+from case_factory import make_case_root
 from hostile_util import assert_one_line_error, run_cli, tree_digest
 from spinegui.core.errors import InputError
 from spinegui.core.vindr import load_index
-from spinegui.train.splits import CASES
 
 MARKER = ".spinegui-output.json"   # spinegui.core.outdir.MARKER (imported where used: it is new)
 GAN_TINY = ["--size", "64", "--width", "8", "--batch", "4", "--n-critic", "2", "--epochs", "1"]
@@ -330,24 +329,7 @@ def test_a_run_that_failed_before_its_first_step_is_replaced_without_overwrite(t
 def _case_root(ds: Path, root: Path) -> Path:
     """A copy of the dataset with one study of each of case 1's classes in the test split (the demo
     dataset has none), so that an experiment can be planned on it."""
-    if root.exists():
-        return root
-    index = load_index(ds)
-    moved = {sorted({r.study_id for r in index.in_split("train") if name in r.labels})[-1] for name in CASES["1"]}
-    shutil.copytree(ds, root)
-    with open(root / "annotations" / "train.csv", newline="") as fh:
-        head, *rows = list(csv.reader(fh))
-    split_rows = {"train": [head], "test": [head]}
-    for row in rows:
-        split = "test" if row[0] in moved else "train"
-        split_rows[split].append(row)
-        src = root / "train_images" / f"{row[2]}.dicom"
-        if split == "test" and src.exists():
-            src.rename(root / "test_images" / src.name)
-    for split, body in split_rows.items():
-        with open(root / "annotations" / f"{split}.csv", "w", newline="") as fh:
-            csv.writer(fh).writerows(body)
-    return root
+    return root if root.exists() else make_case_root(ds, root, link=False)
 
 
 def test_a_folder_swapped_for_a_link_after_the_scan_deletes_nothing_behind_it(tmp_path):
