@@ -8,6 +8,6 @@ import multiprocessing
 
 if __name__ == "__main__":
     multiprocessing.freeze_support()
-    from spinegui.cli import main
+    from spinegui.cli.entry import main
 
     raise SystemExit(main())

@@ -13,10 +13,10 @@ from PIL import Image, ImageDraw, ImageFont
 
 
 def main(run: str, out: str) -> None:
-    from spinegui.augment.gan_sampler import generate, run_models
-    from spinegui.core.vindr import load_index
-    from spinegui.core.workspace import Workspace
-    from spinegui.train.gan_data import load_gan_data
+    from spinegui.core.dataset.vindr import load_index
+    from spinegui.core.dataset.workspace import Workspace
+    from spinegui.gan.data import load_gan_data
+    from spinegui.gan.sampler import generate, run_models
 
     config = tomllib.loads((Path(run) / "config.toml").read_text())
     model = run_models(run)[0]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from spinegui.core.dataset.vindr import LESION_COLOURS, LESION_TYPES, load_index
 from spinegui.core.demo.dataset import generate_demo_dataset
-from spinegui.core.dicom_io import read_image
-from spinegui.core.vindr import LESION_COLOURS, LESION_TYPES, load_index
+from spinegui.core.dicom.reader import read_image
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 HEIGHT = 360

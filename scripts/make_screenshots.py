@@ -130,8 +130,8 @@ def gan_training(root: Path, ws: Path, home: Path, out: Path) -> None:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from spinegui.core.vindr import LESION_TYPES
-    from spinegui.train.gan_data import images_of
+    from spinegui.core.dataset.vindr import LESION_TYPES
+    from spinegui.gan.data import images_of
     from spinegui.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
@@ -240,7 +240,7 @@ def results(experiment: Path, out: Path) -> None:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from spinegui.core import experiment_results as er
+    from spinegui.core.results import experiment_folder as er
     from spinegui.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
@@ -280,10 +280,10 @@ def main():
     if sys.argv[1:2] == ["results"]:
         results(Path(sys.argv[2]), DOCS / "results_panel.png")
         return
-    from spinegui.core.cache import ImageCache
+    from spinegui.core.dataset.cache import ImageCache
+    from spinegui.core.dataset.vindr import load_index
+    from spinegui.core.dataset.workspace import Workspace
     from spinegui.core.demo.dataset import generate_demo_dataset
-    from spinegui.core.vindr import load_index
-    from spinegui.core.workspace import Workspace
 
     DOCS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:

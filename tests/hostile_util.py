@@ -28,7 +28,7 @@ def tree_digest(root: str | Path) -> dict[str, str]:
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
     """Run `spinegui ARGV` in-process; return (exit code, stdout, stderr)."""
-    from spinegui.cli import main
+    from spinegui.cli.entry import main
 
     try:
         rc = main([str(a) for a in argv])

@@ -5,8 +5,8 @@
 
 The header keeps what describes the acquisition (SOP class, study, window, manufacturer) and loses
 what identifies a person (DICOM PS3.15 Basic Application Level Confidentiality Profile with the
-Retain UIDs Option: see spinegui.core.dicom_deid) or no longer matches the pixels.
-``spinegui.core.dicom_io.is_synthetic`` is True for every file written here (ImageType,
+Retain UIDs Option: see spinegui.core.dicom.deid) or no longer matches the pixels.
+``spinegui.core.dicom.reader.is_synthetic`` is True for every file written here (ImageType,
 SeriesDescription and DerivationDescription say so).
 """
 
@@ -17,8 +17,8 @@ import json
 
 import numpy as np
 
-from spinegui.core.dicom_deid import deidentify, mark_deidentified, profile_keywords
-from spinegui.core.dicom_write import encode_j2k_lossless
+from spinegui.core.dicom.deid import deidentify, mark_deidentified, profile_keywords
+from spinegui.core.dicom.writer import encode_j2k_lossless
 
 SERIES_DESCRIPTION = "SYNTHETIC AUGMENTED"
 

@@ -38,10 +38,10 @@ import numpy as np
 from spinegui import __version__
 from spinegui.augment.knobs import ConfigError, changed, validate
 from spinegui.core import outdir
+from spinegui.core.dataset.vindr import COLUMNS, LABELS, NO_FINDING, ImageRecord, load_index
+from spinegui.core.dataset.workspace import atomic_write_bytes
 from spinegui.core.errors import InputError
 from spinegui.core.ids import safe_id
-from spinegui.core.vindr import COLUMNS, LABELS, NO_FINDING, ImageRecord, load_index
-from spinegui.core.workspace import atomic_write_bytes
 
 MAX_DRAWS = 10
 CHUNK = 8          # outputs per job: few enough that a lone source still spreads over the workers
@@ -156,7 +156,7 @@ def series_uid(source_series: str, seed: int) -> str:
 # --- the worker ---------------------------------------------------------------------------------
 def _worker_init() -> None:
     # The workers are the parallelism: one decoder thread each avoids oversubscribing the cores.
-    from spinegui.core import dicom_io
+    from spinegui.core.dicom import reader as dicom_io
     from spinegui.core.procs import exit_with_parent
 
     dicom_io.set_decode_threads(1)
@@ -167,8 +167,8 @@ def run_job(job: _Job) -> dict:
     """Decode one source, write its outputs; returns {"failed": reason} or {"outputs": [...]}.
     Runs in a worker process."""
     from spinegui.augment.pipeline import Augmenter
-    from spinegui.core.dicom_header import open_dataset, quiet_reader
-    from spinegui.core.dicom_io import read_image
+    from spinegui.core.dicom.header import open_dataset, quiet_reader
+    from spinegui.core.dicom.reader import read_image
 
     try:
         with quiet_reader():

@@ -9,9 +9,9 @@ from typing import Any
 import tomli_w
 
 from spinegui.augment.knobs import KNOBS, ConfigError, changed, validate
+from spinegui.core.dataset.workspace import atomic_write_bytes, data_home
 from spinegui.core.errors import InputError
 from spinegui.core.limits import read_toml
-from spinegui.core.workspace import atomic_write_bytes, data_home
 
 # The preprint (Sivakumar & Anand, 2026). "rotation 45" is read as Keras' rotation_range=45 (a random
 # angle in ±45°); "rotation 90/270" are exact right angles; "shear" and "crop" give no figures, so

@@ -36,8 +36,8 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
+from spinegui.core.dataset.workspace import WORKSPACE_FILE, atomic_write_bytes, data_home
 from spinegui.core.errors import InputError
-from spinegui.core.workspace import WORKSPACE_FILE, atomic_write_bytes, data_home
 
 MARKER = ".spinegui-output.json"
 FORMAT = 1

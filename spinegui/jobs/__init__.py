@@ -1,7 +1,7 @@
 """Jobs: run a training loop in its own process, stream its events, cancel it, resume it.
 
 No Qt, and no torch at import time (a job's own module imports torch inside the job process).
-The run folder format is in `runfolder`; the command-line side in `spinegui.jobs.cli`.
+The run folder format is in `runfolder`; the command-line side in `spinegui.cli.jobs`.
 """
 
 from spinegui.jobs.context import JobContext, JobDiverged

@@ -16,9 +16,9 @@ _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 _REGISTRY: dict[str, str] = {
     "selftest": "spinegui.jobs.selftest:run",
-    "gan": "spinegui.train.gan_job:run",
-    "gan-sample": "spinegui.augment.gan_sampler:run_job",
-    "gan-quality": "spinegui.train.gan_quality:run_job",
+    "gan": "spinegui.gan.job:run",
+    "gan-sample": "spinegui.gan.sampler:run_job",
+    "gan-quality": "spinegui.gan.quality:run_job",
     "experiment": "spinegui.train.experiment:run",
 }
 

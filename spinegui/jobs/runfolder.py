@@ -27,8 +27,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from spinegui.core.dataset.workspace import atomic_write_bytes
 from spinegui.core.errors import InputError
-from spinegui.core.workspace import atomic_write_bytes
 from spinegui.jobs import _toml
 
 CONFIG = "config.toml"

@@ -20,7 +20,7 @@ import os
 import random
 import time
 
-from spinegui.core.workspace import atomic_write_bytes
+from spinegui.core.dataset.workspace import atomic_write_bytes
 from spinegui.jobs.context import JobContext, JobDiverged
 
 CHECKPOINT = "selftest.json"

@@ -23,8 +23,8 @@ import torch.nn as nn
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from spinegui.core.dataset.workspace import atomic_write_bytes, honour_umask
 from spinegui.core.errors import InputError
-from spinegui.core.workspace import atomic_write_bytes, honour_umask
 from spinegui.train.experiment_config import DEFAULT_SIZE, MIN_SIZE, MODELS  # noqa: F401
 
 AUX_MIN_SIZE = 299

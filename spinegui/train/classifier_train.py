@@ -22,8 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from spinegui.augment.gan_checkpoint import load_optimizer, optimizer_tensors
-from spinegui.core.metrics import scores
+from spinegui.core.results.metrics import scores
+from spinegui.gan.checkpoint import load_optimizer, optimizer_tensors
 from spinegui.train import classifier as C
 
 FLUSH_STEPS, FLUSH_SECONDS = 32, 0.25

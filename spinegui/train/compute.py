@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from spinegui.core.workspace import atomic_write_bytes
+from spinegui.core.dataset.workspace import atomic_write_bytes
 
 PREP_STAGES = ("gan_train", "generate", "augment")
 

@@ -16,9 +16,9 @@ import io
 import json
 from pathlib import Path
 
-from spinegui.core.experiment_results import FORMAT
-from spinegui.core.report import write_report
-from spinegui.core.workspace import atomic_write_bytes
+from spinegui.core.dataset.workspace import atomic_write_bytes
+from spinegui.core.results.experiment_folder import FORMAT
+from spinegui.core.results.report import write_report
 from spinegui.train.experiment_config import CSV_COLUMNS, DEFAULT_SIZE, csv_row, experiment_config
 
 MANIFEST_COLUMNS = ("protocol", "strategy", "fold", "item_id", "class", "origin", "source_image_id", "study_id")
@@ -57,14 +57,14 @@ def _predictions(path: Path, classes, data, prob) -> None:
 def run(ctx) -> None:
     import torch
 
-    from spinegui.core.cache import ImageCache
-    from spinegui.core.metrics import bootstrap, scores
-    from spinegui.core.vindr import load_index
-    from spinegui.core.workspace import Workspace
+    from spinegui.core.dataset.cache import ImageCache
+    from spinegui.core.dataset.vindr import load_index
+    from spinegui.core.dataset.workspace import Workspace
+    from spinegui.core.results.metrics import bootstrap, scores
+    from spinegui.gan.job import pick_device
     from spinegui.train import experiment_data as X
     from spinegui.train.classifier_train import ClassifierTrainer
     from spinegui.train.compute import Ledger, flops_per_image
-    from spinegui.train.gan_job import pick_device
     from spinegui.train.planner import format_table, plan_case
     from spinegui.train.splits import select
 

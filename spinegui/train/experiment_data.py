@@ -22,17 +22,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spinegui.augment import gan_checkpoint as ck
-from spinegui.augment.gan_sampler import BITS, generate
 from spinegui.augment.pipeline import Augmenter
 from spinegui.augment.presets import load_preset
-from spinegui.core.cache import DEFAULT_TRAIN_SIZE, ImageCache
-from spinegui.core.vindr import LESION_TYPES
-from spinegui.core.workspace import atomic_write_bytes
+from spinegui.core.dataset.cache import DEFAULT_TRAIN_SIZE, ImageCache
+from spinegui.core.dataset.vindr import LESION_TYPES
+from spinegui.core.dataset.workspace import atomic_write_bytes
+from spinegui.gan import checkpoint as ck
+from spinegui.gan.data import load_gan_data
+from spinegui.gan.sampler import BITS, generate
+from spinegui.gan.settings import gan_settings
+from spinegui.gan.train import GanTrainer
 from spinegui.train.classifier_train import FoldData
-from spinegui.train.gan_data import load_gan_data
-from spinegui.train.gan_settings import gan_settings
-from spinegui.train.gan_train import GanTrainer
 from spinegui.train.planner import PRESETS, Plan, slug
 from spinegui.train.splits import ABNORMAL
 

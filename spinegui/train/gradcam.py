@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from spinegui.core.cache import letterbox
+from spinegui.core.dataset.cache import letterbox
 from spinegui.core.errors import InputError
 from spinegui.train import classifier as C
 

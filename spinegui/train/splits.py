@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from spinegui.core.dataset.vindr import LABELS, NO_FINDING, VinDrIndex
 from spinegui.core.errors import InputError
-from spinegui.core.vindr import LABELS, NO_FINDING, VinDrIndex
 
 ABNORMAL = "Abnormal"
-# Case 1 is the preprint's. Cases 2 and 3 are ours; why, in spinegui.cli_experiment.CASES_TEXT (--help) and the README.
+# Case 1 is the preprint's. Cases 2 and 3 are ours; why, in spinegui.cli.experiment.CASES_TEXT (--help) and the README.
 CASES: dict[str, list[str]] = {
     "1": [NO_FINDING, "Disc space narrowing", "Vertebral collapse"],
     "2": [NO_FINDING, "Spondylolysthesis", "Foraminal stenosis"],

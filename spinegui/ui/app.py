@@ -7,8 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from spinegui.core.dataset.workspace import data_home
 from spinegui.core.errors import InputError
-from spinegui.core.workspace import data_home
 
 DEMO_IMAGES = 300
 SCREENSHOT_TIMEOUT_S = 60.0  # --screenshot gives up (exit 1) when no image is drawn by then
@@ -23,7 +23,7 @@ def run_app(dataset: Path | None = None, screenshot: Path | None = None, workspa
     started = started or time.perf_counter()
     if screenshot is not None and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # a picture needs no screen
-    from spinegui.ui.platform_check import platform_problem
+    from spinegui.ui.common.platform_check import platform_problem
 
     problem = platform_problem()
     if problem:
@@ -100,7 +100,7 @@ def _make_demo_then_open(window) -> None:
     """First start: write the demo dataset with a progress dialog, then open it."""
     from PySide6.QtWidgets import QProgressDialog
 
-    from spinegui.ui.background import DemoGenerator
+    from spinegui.ui.common.background import DemoGenerator
 
     target = demo_dataset_dir()
     if target.exists() and any(target.iterdir()):  # a half-written demo from an interrupted first start

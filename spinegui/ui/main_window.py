@@ -23,22 +23,22 @@ from PySide6.QtWidgets import (
     QTabWidget,
 )
 
-from spinegui.core.annotations import AnnotationStore
-from spinegui.core.cache import ImageCache
+from spinegui.core.annotations.store import AnnotationStore
+from spinegui.core.dataset.cache import ImageCache
+from spinegui.core.dataset.vindr import VinDrIndex, load_index
+from spinegui.core.dataset.workspace import Workspace
+from spinegui.core.dataset.workspace_lock import WorkspaceBusy
 from spinegui.core.errors import InputError
-from spinegui.core.vindr import VinDrIndex, load_index
-from spinegui.core.workspace import Workspace
-from spinegui.core.workspace_lock import WorkspaceBusy
-from spinegui.ui.annotation_panel import AnnotationPanel
-from spinegui.ui.augment_panel import AugmentPanel
-from spinegui.ui.background import CacheBuilder
-from spinegui.ui.browser import StudyBrowser
-from spinegui.ui.gan_panel import GanPanel
-from spinegui.ui.gradcam_view import GradCamOverlay
-from spinegui.ui.header_panel import HeaderPanel
-from spinegui.ui.image_loader import ImageLoader, viewer_image_from_cache
-from spinegui.ui.results_panel import ResultsPanel
-from spinegui.ui.viewer import ImageViewer
+from spinegui.ui.annotate.panel import AnnotationPanel
+from spinegui.ui.augment.panel import AugmentPanel
+from spinegui.ui.browser.panel import StudyBrowser
+from spinegui.ui.common.background import CacheBuilder
+from spinegui.ui.common.image_loader import ImageLoader, viewer_image_from_cache
+from spinegui.ui.gan.panel import GanPanel
+from spinegui.ui.results.gradcam_view import GradCamOverlay
+from spinegui.ui.results.panel import ResultsPanel
+from spinegui.ui.viewer.header_panel import HeaderPanel
+from spinegui.ui.viewer.view import ImageViewer
 from spinegui.ui.window_menus import build_menus, set_reader_actions
 
 # How a window names itself to whoever it keeps out of its workspace ("... has this workspace").

@@ -8,8 +8,8 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from spinegui import __version__
+from spinegui.core.dataset.vindr import LESION_TYPES
 from spinegui.core.errors import InputError
-from spinegui.core.vindr import LESION_TYPES
 
 EXPORT_FORMATS = {"vindr": "VinDr CSV", "coco": "COCO JSON", "voc": "Pascal VOC XML", "yolo": "YOLO txt"}
 PRESETS = ("Default (DICOM)", "Auto (percentiles)", "Bone", "Soft tissue", "Full range")
@@ -116,7 +116,7 @@ def _export(win, fmt: str) -> None:
     folder = QFileDialog.getExistingDirectory(win, f"Export {EXPORT_FORMATS[fmt]} into an empty folder")
     if not folder:
         return
-    from spinegui.core.exports import export_annotations, image_sizes, needs_sizes, prepare_out_dir
+    from spinegui.core.annotations.exports import export_annotations, image_sizes, needs_sizes, prepare_out_dir
 
     try:
         prepare_out_dir(folder, win.index.root)  # never into the dataset
@@ -135,7 +135,7 @@ def _import(win, fmt: str) -> None:
     folder = QFileDialog.getExistingDirectory(win, f"Import {EXPORT_FORMATS[fmt]} from a folder")
     if not folder:
         return
-    from spinegui.core.exports import import_annotations
+    from spinegui.core.annotations.exports import import_annotations
 
     try:
         counts = win.store.import_images(import_annotations(fmt, Path(folder)), f"import {EXPORT_FORMATS[fmt]}")

@@ -1,4 +1,4 @@
-"""The loop of a worker process spawned by the app (``spinegui.ui.worker_engine`` is the app's side).
+"""The loop of a worker process spawned by the app (``spinegui.ui.common.worker_engine`` is the app's side).
 
 A worker imports what the app must never import (torch) once, then answers one request at a time.
 Protocol over one duplex ``multiprocessing.Pipe`` (pickled tuples):

@@ -60,9 +60,9 @@ def in_process(root: Path, ws: Path, fresh_ws: Path, home: Path) -> None:
     from PySide6.QtCore import QElapsedTimer, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from spinegui.ui.image_loader import viewer_image_from_cache
+    from spinegui.ui.common.image_loader import viewer_image_from_cache
     from spinegui.ui.main_window import MainWindow
-    from spinegui.ui.viewer import ImageViewer
+    from spinegui.ui.viewer.view import ImageViewer
 
     app = QApplication.instance() or QApplication([])
     settings = QSettings(str(home / "bench.ini"), QSettings.Format.IniFormat)
@@ -124,10 +124,10 @@ def in_process(root: Path, ws: Path, fresh_ws: Path, home: Path) -> None:
 
 
 def main():
-    from spinegui.core.cache import ImageCache
+    from spinegui.core.dataset.cache import ImageCache
+    from spinegui.core.dataset.vindr import load_index
+    from spinegui.core.dataset.workspace import Workspace
     from spinegui.core.demo.dataset import generate_demo_dataset
-    from spinegui.core.vindr import load_index
-    from spinegui.core.workspace import Workspace
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -26,12 +26,12 @@ from PySide6.QtCore import QSize, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QApplication, QTreeView
 
-from spinegui.core.browse import FilterSpec
-from spinegui.core.cache import ImageCache
-from spinegui.core.vindr import LESION_TYPES, Box, ImageRecord, VinDrIndex
-from spinegui.ui.browser import StudyBrowser
-from spinegui.ui.browser_model import BOX_COL
-from spinegui.ui.thumbnails import THUMB_SIZE
+from spinegui.core.dataset.browse import FilterSpec
+from spinegui.core.dataset.cache import ImageCache
+from spinegui.core.dataset.vindr import LESION_TYPES, Box, ImageRecord, VinDrIndex
+from spinegui.ui.browser.model import BOX_COL
+from spinegui.ui.browser.panel import StudyBrowser
+from spinegui.ui.browser.thumbnails import THUMB_SIZE
 
 W, H = 1000, 800
 ROW_HEIGHT = THUMB_SIZE + 6  # the browser's row height

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from spinegui.core.cache import ImageCache
+from spinegui.core.dataset.cache import ImageCache
+from spinegui.core.dataset.vindr import load_index
 from spinegui.core.demo.dataset import generate_demo_dataset
-from spinegui.core.dicom_io import read_image
-from spinegui.core.vindr import load_index
+from spinegui.core.dicom.reader import read_image
 
 
 def main():

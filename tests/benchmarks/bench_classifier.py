@@ -76,10 +76,10 @@ def bare_rate(name, size, batch, device, seconds, tmp):
 
 def demo_store(size, rows, tmp):
     """A (rows, size, size) uint16 .npy memory map of demo images, as the experiment's data/ stores."""
-    from spinegui.core.cache import ImageCache
+    from spinegui.core.dataset.cache import ImageCache
+    from spinegui.core.dataset.vindr import load_index
+    from spinegui.core.dataset.workspace import Workspace
     from spinegui.core.demo.dataset import generate_demo_dataset
-    from spinegui.core.vindr import load_index
-    from spinegui.core.workspace import Workspace
 
     root = Path(tmp) / "demo"
     if not root.exists():

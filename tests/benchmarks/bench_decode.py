@@ -48,7 +48,7 @@ def plain_sitk(path: Path):
 
 
 def spinegui_read(path: Path):
-    from spinegui.core.dicom_io import read_image
+    from spinegui.core.dicom.reader import read_image
 
     return read_image(path).pixels
 
@@ -110,8 +110,8 @@ def main(argv: list[str] | None = None) -> float:
     args = ap.parse_args(argv)
 
     sys.path.insert(0, str(HERE.parent.parent))
-    from spinegui.core.dicom_io import read_image, set_decode_threads
-    from spinegui.core.display import apply_window, percentile_window
+    from spinegui.core.dicom.display import apply_window, percentile_window
+    from spinegui.core.dicom.reader import read_image, set_decode_threads
 
     set_decode_threads(args.threads or None)
     methods = {

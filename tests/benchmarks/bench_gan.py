@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spinegui.augment.gan_models import build
-from spinegui.train.gan_settings import gan_settings
-from spinegui.train.gan_train import GanTrainer
+from spinegui.gan.models import build
+from spinegui.gan.settings import gan_settings
+from spinegui.gan.train import GanTrainer
 
 
 class QuietCtx:
@@ -119,10 +119,10 @@ def end_to_end_rate(size, batch, device, seconds, tmp, images, arch="wgan-gp", e
 
 def demo_images(size, tmp, n_images=120):
     """Every training image of a demo dataset (all classes: the class does not matter for speed)."""
+    from spinegui.core.dataset.vindr import LABELS, load_index
+    from spinegui.core.dataset.workspace import Workspace
     from spinegui.core.demo.dataset import generate_demo_dataset
-    from spinegui.core.vindr import LABELS, load_index
-    from spinegui.core.workspace import Workspace
-    from spinegui.train.gan_data import images_of, load_gan_data
+    from spinegui.gan.data import images_of, load_gan_data
 
     root = Path(tmp) / f"demo{n_images}"
     if not root.exists():

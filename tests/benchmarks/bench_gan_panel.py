@@ -67,10 +67,10 @@ def main():
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from spinegui.core.cache import ImageCache
+    from spinegui.core.dataset.cache import ImageCache
+    from spinegui.core.dataset.vindr import load_index
+    from spinegui.core.dataset.workspace import Workspace
     from spinegui.core.demo.dataset import generate_demo_dataset
-    from spinegui.core.vindr import load_index
-    from spinegui.core.workspace import Workspace
     from spinegui.jobs import read_status
     from spinegui.ui.main_window import MainWindow
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spinegui.core.vindr import COLUMNS, LESION_TYPES, load_index
+from spinegui.core.dataset.vindr import COLUMNS, LESION_TYPES, load_index
 
 # docs/VINDR.md: train 8,389 images (4,260 normal), 15,290 boxes; test 2,077 images (1,070 normal).
 SPLITS = {"train": (8389, 4260, 15290), "test": (2077, 1070, 3678)}

@@ -21,8 +21,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QApplication
 
-from spinegui.core.display import Window, apply_window
-from spinegui.ui.viewer import ImageViewer, ViewerImage
+from spinegui.core.dicom.display import Window, apply_window
+from spinegui.ui.viewer.view import ImageViewer, ViewerImage
 
 SIZE = (1400, 1000)  # a workstation viewport
 

@@ -2,9 +2,9 @@ import shutil
 
 import pytest
 
-from spinegui.core.cache import ImageCache
-from spinegui.core.vindr import load_index
-from spinegui.core.workspace import Workspace
+from spinegui.core.dataset.cache import ImageCache
+from spinegui.core.dataset.vindr import load_index
+from spinegui.core.dataset.workspace import Workspace
 
 
 @pytest.fixture(scope="session")

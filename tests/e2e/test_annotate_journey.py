@@ -6,8 +6,8 @@ import pytest
 from PySide6.QtCore import Qt
 
 from mouse import RIGHT, drag, source_px_per_screen_px
-from spinegui.core.annotation_file import edits_path
-from spinegui.core.vindr import LESION_TYPES
+from spinegui.core.annotations.overlay import edits_path
+from spinegui.core.dataset.vindr import LESION_TYPES
 
 
 def test_draw_move_relabel_delete_with_undo_redo(qtbot, window, tmp_path):

@@ -3,8 +3,8 @@ the browser lists them and the viewer shows each with its boxes and the SYNTHETI
 
 from PySide6.QtCore import QSettings
 
-from spinegui.cli import main
-from spinegui.core.vindr import load_index
+from spinegui.cli.entry import main
+from spinegui.core.dataset.vindr import load_index
 from spinegui.ui.main_window import MainWindow
 
 

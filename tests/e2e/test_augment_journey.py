@@ -5,8 +5,8 @@ the augmented view turns, pixels and boxes alike, exactly as the Augmenter does 
 import numpy as np
 import pytest
 
-from spinegui.core.vindr import load_index
-from spinegui.ui.image_loader import viewer_image_from_cache
+from spinegui.core.dataset.vindr import load_index
+from spinegui.ui.common.image_loader import viewer_image_from_cache
 
 
 def shown_boxes(viewer) -> dict[str, tuple]:

@@ -4,7 +4,7 @@ import shutil
 
 from PySide6.QtCore import QSettings
 
-from spinegui.core.vindr import load_index
+from spinegui.core.dataset.vindr import load_index
 from spinegui.ui.main_window import MainWindow
 
 

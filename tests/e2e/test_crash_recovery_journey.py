@@ -18,10 +18,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from crash_editor import digest
 from crash_runner import run_and_kill
-from spinegui.core.annotation_file import edits_path
-from spinegui.core.annotations import AnnotationStore
-from spinegui.core.vindr import load_index
-from spinegui.core.workspace import Workspace
+from spinegui.core.annotations.overlay import edits_path
+from spinegui.core.annotations.store import AnnotationStore
+from spinegui.core.dataset.vindr import load_index
+from spinegui.core.dataset.workspace import Workspace
 
 APP = Path(__file__).with_name("crash_app.py")
 GUARANTEE_S = 2.0

@@ -3,7 +3,7 @@
 import pytest
 from PySide6.QtWidgets import QFileDialog
 
-from spinegui.core.exports import FORMATS, import_annotations
+from spinegui.core.annotations.exports import FORMATS, import_annotations
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

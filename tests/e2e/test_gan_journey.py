@@ -12,9 +12,9 @@ import time
 
 from PySide6.QtCore import Qt, QTimer
 
-from spinegui.core.vindr import load_index
+from spinegui.core.dataset.vindr import load_index
+from spinegui.gan.data import images_of
 from spinegui.jobs import read_status
-from spinegui.train.gan_data import images_of
 
 CLASS = "Osteophytes"
 EPOCHS = 30

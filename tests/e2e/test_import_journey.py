@@ -4,7 +4,7 @@ annotations return as ONE undoable edit; a folder that is not an export shows an
 import pytest
 from PySide6.QtWidgets import QFileDialog
 
-from spinegui.core.exports import FORMATS
+from spinegui.core.annotations.exports import FORMATS
 
 
 def content(ann):

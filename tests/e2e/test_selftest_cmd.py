@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from spinegui.cli import main
-from spinegui.selftest_cmd import FAIL_ENV
+from spinegui.cli.entry import main
+from spinegui.cli.selftest import FAIL_ENV
 
 CPU_STEPS = ["demo-data", "decode", "window", "augment", "gan-cpu", "classifier-cpu"]
 

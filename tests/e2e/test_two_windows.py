@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from spinegui.core.annotation_file import edits_path
+from spinegui.core.annotations.overlay import edits_path
 
 DRIVER = Path(__file__).with_name("window_driver.py")
 

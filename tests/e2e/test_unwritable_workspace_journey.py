@@ -6,7 +6,7 @@ import shutil
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from spinegui.core.annotation_file import edits_path
+from spinegui.core.annotations.overlay import edits_path
 
 
 def test_edits_survive_an_unwritable_workspace(qtbot, window, tmp_path, monkeypatch):

@@ -24,8 +24,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
+from spinegui.core.dataset.workspace import data_home
 from spinegui.core.errors import InputError
-from spinegui.core.workspace import data_home
 
 
 def say(**kw) -> None:
@@ -102,7 +102,7 @@ def main(root: str, workspace: str, reader: str) -> int:
     settings.sync()
     driver = Driver(app)
     threading.Thread(target=read_stdin, args=(driver,), daemon=True).start()
-    from spinegui.cli import main as spinegui_main
+    from spinegui.cli.entry import main as spinegui_main
 
     return spinegui_main(["--dataset", root, "--workspace", workspace])
 

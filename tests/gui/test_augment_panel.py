@@ -22,13 +22,13 @@ from superqt import QCollapsible, QLabeledDoubleRangeSlider, QLabeledDoubleSlide
 from spinegui.augment.command import parse_set
 from spinegui.augment.knobs import BY_NAME, GROUPS, KNOBS, defaults, validate
 from spinegui.augment.presets import BUILTIN_PRESETS, load_preset
-from spinegui.core.annotation_model import original_annotations
-from spinegui.core.dicom_io import read_image
-from spinegui.core.vindr import load_index
-from spinegui.ui.augment_engine import Reply
-from spinegui.ui.augment_panel import PREPARING, AugmentPanel
-from spinegui.ui.knob_widgets import KnobRow
-from spinegui.ui.viewer import ViewerImage
+from spinegui.core.annotations.model import original_annotations
+from spinegui.core.dataset.vindr import load_index
+from spinegui.core.dicom.reader import read_image
+from spinegui.ui.augment.engine import Reply
+from spinegui.ui.augment.panel import PREPARING, AugmentPanel
+from spinegui.ui.common.knob_widgets import KnobRow
+from spinegui.ui.viewer.view import ViewerImage
 
 EDITORS = {"float": QLabeledDoubleSlider, "range": QLabeledDoubleRangeSlider, "choice": QComboBox}
 ENGINE_TIMEOUT = 60000  # ms: the worker process imports torch (~5 s on a loaded 2-core machine)
@@ -419,11 +419,11 @@ def test_the_app_never_imports_torch(demo_root, tmp_path):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
         from PySide6.QtCore import QEventLoop
         from PySide6.QtWidgets import QApplication
-        from spinegui.core.annotation_model import original_annotations
-        from spinegui.core.dicom_io import read_image
-        from spinegui.core.vindr import load_index
-        from spinegui.ui.augment_panel import AugmentPanel
-        from spinegui.ui.viewer import ViewerImage
+        from spinegui.core.annotations.model import original_annotations
+        from spinegui.core.dicom.reader import read_image
+        from spinegui.core.dataset.vindr import load_index
+        from spinegui.ui.augment.panel import AugmentPanel
+        from spinegui.ui.viewer.view import ViewerImage
 
         def main():
             app = QApplication([])
@@ -455,7 +455,7 @@ def test_the_app_never_imports_torch(demo_root, tmp_path):
 def test_the_panel_module_does_not_load_torch():
     code = ("import os, sys; os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
             "from PySide6.QtWidgets import QApplication; app = QApplication([])\n"
-            "from spinegui.ui.augment_panel import AugmentPanel; p = AugmentPanel()\n"
+            "from spinegui.ui.augment.panel import AugmentPanel; p = AugmentPanel()\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

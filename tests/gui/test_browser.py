@@ -11,12 +11,12 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QIcon
 
-from spinegui.core.annotations import AnnotationStore
-from spinegui.core.cache import ImageCache
-from spinegui.core.vindr import LESION_TYPES, NO_FINDING, Box, ImageRecord, VinDrIndex, load_index
-from spinegui.core.workspace import Workspace
-from spinegui.ui.browser import StudyBrowser
-from spinegui.ui.browser_model import BOX_COL, ID_COL, LESION_COL, STATE_COL, ImageIdRole, LabelsRole, StudyIdRole
+from spinegui.core.annotations.store import AnnotationStore
+from spinegui.core.dataset.cache import ImageCache
+from spinegui.core.dataset.vindr import LESION_TYPES, NO_FINDING, Box, ImageRecord, VinDrIndex, load_index
+from spinegui.core.dataset.workspace import Workspace
+from spinegui.ui.browser.model import BOX_COL, ID_COL, LESION_COL, STATE_COL, ImageIdRole, LabelsRole, StudyIdRole
+from spinegui.ui.browser.panel import StudyBrowser
 
 TEST_STUDIES = 2  # studies moved to the test split, so that the split filter has two sides
 
@@ -309,7 +309,7 @@ def test_thumbnails_load_after_a_cache_build_and_failures_show_their_reason(qtbo
 
 
 def test_fast_npy_reader_matches_numpy(tmp_path):
-    from spinegui.ui.thumbnails import _high_bytes
+    from spinegui.ui.browser.thumbnails import _high_bytes
 
     for side, dtype in ((64, "<u2"), (256, "<u2"), (64, ">u2")):  # ">u2": the np.load fallback
         a = np.random.default_rng(side).integers(0, 65536, (side, side)).astype(dtype)

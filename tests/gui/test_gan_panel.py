@@ -27,17 +27,17 @@ from PySide6.QtWidgets import (
     QSpinBox,
 )
 
-from spinegui.cli import build_parser
-from spinegui.cli_gan import gan_config
-from spinegui.core.cache import ImageCache
-from spinegui.core.vindr import COLUMNS, load_index
-from spinegui.core.workspace import Workspace
-from spinegui.train.gan_data import images_of
-from spinegui.train.gan_settings import SETTINGS, gan_settings
-from spinegui.ui import gan_panel as gan_panel_module
-from spinegui.ui.gan_panel import GanPanel
-from spinegui.ui.gan_settings_form import COMMON
-from spinegui.ui.loss_plot import MAX_POINTS
+from spinegui.cli.entry import build_parser
+from spinegui.cli.gan import gan_config
+from spinegui.core.dataset.cache import ImageCache
+from spinegui.core.dataset.vindr import COLUMNS, load_index
+from spinegui.core.dataset.workspace import Workspace
+from spinegui.gan.data import images_of
+from spinegui.gan.settings import SETTINGS, gan_settings
+from spinegui.ui.gan import panel as gan_panel_module
+from spinegui.ui.gan.loss_plot import MAX_POINTS
+from spinegui.ui.gan.panel import GanPanel
+from spinegui.ui.gan.settings_form import COMMON
 
 CLASS = "Osteophytes"
 MODEL = "osteophytes"
@@ -231,7 +231,7 @@ def test_bad_input_is_one_line_in_the_panel(panel, qtbot, monkeypatch):
     qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
     assert "outside the allowed range" in panel.message.text() and one_line(panel.message.text())
     panel.form.editors["lr_g"].setText("")
-    monkeypatch.setattr("spinegui.train.gan_data.images_of", lambda index, name: [])
+    monkeypatch.setattr("spinegui.gan.data.images_of", lambda index, name: [])
     qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
     assert f"no training image of class '{CLASS}'" in panel.message.text() and one_line(panel.message.text())
     assert "bold" in panel.message.styleSheet() and panel.queue.idle and not panel.ws.runs_dir.exists()

@@ -125,10 +125,10 @@ def toggle(qtbot, win) -> None:
 
 
 def test_gradcam_overlay_of_a_result_image(qtbot, demo_root, tmp_path, checkpoint):
-    from spinegui.core.display import apply_window
-    from spinegui.core.vindr import load_index
+    from spinegui.core.dataset.vindr import load_index
+    from spinegui.core.dicom.display import apply_window
     from spinegui.train.gradcam import GradCam
-    from spinegui.ui.image_loader import viewer_image_from_cache
+    from spinegui.ui.common.image_loader import viewer_image_from_cache
 
     ids = sorted(load_index(demo_root).images)
     folder = tmp_path / "exp"

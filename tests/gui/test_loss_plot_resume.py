@@ -3,7 +3,7 @@ resumed: the loss curve shows each step once, with the redone values."""
 
 import numpy as np
 
-from spinegui.ui.loss_plot import Series
+from spinegui.ui.gan.loss_plot import Series
 
 
 def test_redone_steps_replace_the_old_points():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from spinegui.ui.platform_check import DEBIAN_PACKAGES, chosen_platform, not_found, platform_problem
+from spinegui.ui.common.platform_check import DEBIAN_PACKAGES, chosen_platform, not_found, platform_problem
 
 LDD = """\tlinux-vdso.so.1 (0x00007ffd)
 \tlibxcb-icccm.so.4 => not found

@@ -18,8 +18,8 @@ from sklearn.metrics import roc_curve
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from results_factory import CLASSES, KNOWN, make_experiment
-from spinegui.ui.results_export import SVG_AVAILABLE
-from spinegui.ui.results_panel import ResultsPanel
+from spinegui.ui.results.export import SVG_AVAILABLE
+from spinegui.ui.results.panel import ResultsPanel
 
 KEY = "safe-none-resnet18"
 
@@ -194,7 +194,7 @@ def test_the_runs_list_shows_the_workspace_experiments_only(qtbot, tmp_path):
 
 
 def test_an_image_opens_in_the_viewer_with_its_caption(qtbot, demo_root, tmp_path):
-    from spinegui.core.vindr import load_index
+    from spinegui.core.dataset.vindr import load_index
     from spinegui.ui.main_window import MainWindow
 
     ids = sorted(load_index(demo_root).images)
@@ -225,8 +225,8 @@ def test_the_panel_process_never_imports_torch(made, tmp_path):
     code = (
         "import os, sys\nos.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
         "from PySide6.QtWidgets import QApplication\napp = QApplication([])\n"
-        "from spinegui.ui.main_window import MainWindow\nfrom spinegui.ui.results_panel import ResultsPanel\n"
-        "from spinegui.core.experiment_results import load_experiment\n"
+        "from spinegui.ui.main_window import MainWindow\nfrom spinegui.ui.results.panel import ResultsPanel\n"
+        "from spinegui.core.results.experiment_folder import load_experiment\n"
         f"p = ResultsPanel()\np.show_experiment(load_experiment({str(tmp_path / 'runs' / 'exp-1')!r}))\n"
         "p.detail.tabs.setCurrentIndex(2)\np.detail.show_cell(1, 0)\np.grab()\n"
         "print('RESULT', p.key, sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')))\n"

@@ -13,12 +13,12 @@ from PySide6.QtGui import QAction, QKeySequence, QWheelEvent
 from PySide6.QtWidgets import QApplication, QMainWindow
 
 from mouse import NONE, RIGHT, click, drag, hover, source_px_per_screen_px
-from spinegui.core.annotations import AnnotationStore
-from spinegui.core.dicom_io import read_image
-from spinegui.core.display import Window
-from spinegui.core.vindr import LESION_TYPES, load_index
-from spinegui.core.workspace import Workspace
-from spinegui.ui.viewer import ImageViewer, ViewerImage
+from spinegui.core.annotations.store import AnnotationStore
+from spinegui.core.dataset.vindr import LESION_TYPES, load_index
+from spinegui.core.dataset.workspace import Workspace
+from spinegui.core.dicom.display import Window
+from spinegui.core.dicom.reader import read_image
+from spinegui.ui.viewer.view import ImageViewer, ViewerImage
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
-from spinegui.core.vindr import load_index
+from spinegui.core.dataset.vindr import load_index
 from spinegui.train.splits import CASES
 
 

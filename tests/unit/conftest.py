@@ -1,9 +1,9 @@
 import pytest
 
-from spinegui.core.annotations import AnnotationStore
+from spinegui.core.annotations.store import AnnotationStore
+from spinegui.core.dataset.vindr import load_index
+from spinegui.core.dataset.workspace import Workspace
 from spinegui.core.errors import InputError
-from spinegui.core.vindr import load_index
-from spinegui.core.workspace import Workspace
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,11 @@ import random
 import sys
 import time
 
-from spinegui.core.annotation_model import ann_to_json
-from spinegui.core.annotations import AnnotationStore
+from spinegui.core.annotations.model import ann_to_json
+from spinegui.core.annotations.store import AnnotationStore
+from spinegui.core.dataset.vindr import LESION_TYPES, load_index
+from spinegui.core.dataset.workspace import Workspace
 from spinegui.core.errors import InputError
-from spinegui.core.vindr import LESION_TYPES, load_index
-from spinegui.core.workspace import Workspace
 
 
 def digest(store: AnnotationStore) -> str:

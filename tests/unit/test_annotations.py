@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from spinegui.core.annotation_file import current_annotations, edits_path
+from spinegui.core.annotations.overlay import current_annotations, edits_path
+from spinegui.core.dataset.vindr import LESION_TYPES
 from spinegui.core.errors import InputError
-from spinegui.core.vindr import LESION_TYPES
 from waiting import wait_for
 
 

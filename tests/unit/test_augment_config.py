@@ -66,7 +66,7 @@ def test_a_saved_config_names_a_flag_that_exists(tmp_path):
     `spinegui augment` has (it once named --help-knobs, which does not exist)."""
     import re
 
-    from spinegui.cli import build_parser, main
+    from spinegui.cli.entry import build_parser, main
 
     path = tmp_path / "mine.toml"
     save_config(path, validate({}))

@@ -13,10 +13,10 @@ from spinegui.augment.dicom_out import IDENTIFYING_TAGS
 from spinegui.augment.export import REPORT_NAME, candidates, export_augmented
 from spinegui.augment.knobs import KNOBS, changed
 from spinegui.augment.presets import load_preset
-from spinegui.cli import main
-from spinegui.core.dicom_io import is_synthetic, read_image
+from spinegui.cli.entry import main
+from spinegui.core.dataset.vindr import NO_FINDING, load_index
+from spinegui.core.dicom.reader import is_synthetic, read_image
 from spinegui.core.errors import InputError
-from spinegui.core.vindr import NO_FINDING, load_index
 
 CLASS = "Vertebral collapse"
 

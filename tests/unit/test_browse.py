@@ -1,13 +1,13 @@
-"""spinegui.core.browse: facts, filters and sort keys, checked against expectations computed from the
+"""spinegui.core.dataset.browse: facts, filters and sort keys, checked against expectations computed from the
 index directly (no Qt)."""
 
 import pytest
 
-from spinegui.core import browse
-from spinegui.core.annotations import AnnotationStore
-from spinegui.core.browse import FilterSpec, filter_images, image_facts
-from spinegui.core.vindr import LESION_TYPES, NO_FINDING, load_index
-from spinegui.core.workspace import Workspace
+from spinegui.core.annotations.store import AnnotationStore
+from spinegui.core.dataset import browse
+from spinegui.core.dataset.browse import FilterSpec, filter_images, image_facts
+from spinegui.core.dataset.vindr import LESION_TYPES, NO_FINDING, load_index
+from spinegui.core.dataset.workspace import Workspace
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import shutil
 import numpy as np
 import pytest
 
-from spinegui.core.cache import DISPLAY_MAX_SIDE, ImageCache, letterbox, resize_long_side
-from spinegui.core.dicom_io import read_image
+from spinegui.core.dataset.cache import DISPLAY_MAX_SIDE, ImageCache, letterbox, resize_long_side
+from spinegui.core.dataset.vindr import load_index
+from spinegui.core.dicom.reader import read_image
 from spinegui.core.errors import InputError
-from spinegui.core.vindr import load_index
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Classifiers: metrics (spinegui.core.metrics, the one ROC/AUROC) against scikit-learn, model shapes,
+"""Classifiers: metrics (spinegui.core.results.metrics, the one ROC/AUROC) against scikit-learn, model shapes,
 local weights, checkpoints and resume."""
 
 import numpy as np
@@ -7,7 +7,7 @@ import torch
 
 from job_ctx import Ctx
 from spinegui.core.errors import InputError
-from spinegui.core.metrics import binary_auroc, bootstrap, roc_curve, scores
+from spinegui.core.results.metrics import binary_auroc, bootstrap, roc_curve, scores
 from spinegui.train import classifier as C
 from spinegui.train.classifier_train import ClassifierTrainer, FoldData
 from spinegui.train.compute import Ledger, flops_per_image

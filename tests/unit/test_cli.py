@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from spinegui.cli import main
-from spinegui.core.vindr import load_index
+from spinegui.cli.entry import main
+from spinegui.core.dataset.vindr import load_index
 
 
 def run_cli(*args):
@@ -93,7 +93,7 @@ def test_debug_shows_the_traceback(tmp_path):
 
 def test_every_command_names_its_handler():
     """Dispatch is one way everywhere: each command's parser carries its handler (set_defaults)."""
-    from spinegui.cli import build_parser
+    from spinegui.cli.entry import build_parser
 
     sub = next(a for a in build_parser()._subparsers._group_actions if a.dest == "command")
     missing = [name for name, p in sub.choices.items() if not callable(p.get_default("handler"))]
@@ -130,8 +130,8 @@ class _Terminal:
 
 
 def test_progress_throttles_redraws(monkeypatch):
-    from spinegui.core import cli_common
-    from spinegui.core.cli_common import CountBar
+    from spinegui.cli import common as cli_common
+    from spinegui.cli.common import CountBar
 
     term = _Terminal()
     bar = CountBar("cache", term)

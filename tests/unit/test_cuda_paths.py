@@ -13,8 +13,8 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 
 def _trainer(tmp_path, graphs, n=48, batch=16, size=64, epochs=2, diffaugment=False, name="m"):
-    from spinegui.train.gan_settings import gan_settings
-    from spinegui.train.gan_train import GanTrainer
+    from spinegui.gan.settings import gan_settings
+    from spinegui.gan.train import GanTrainer
 
     s = gan_settings({"size": size, "batch": batch, "epochs": epochs, "device": "cuda", "cuda_graphs": graphs,
                       "diffaugment": diffaugment, "seed": 3})
@@ -72,7 +72,7 @@ def test_graphed_training_checkpoints_and_resumes(tmp_path):
 
 
 def test_graphed_nan_stops_with_the_step(tmp_path):
-    from spinegui.train.gan_train import Diverged
+    from spinegui.gan.train import Diverged
 
     t = _trainer(tmp_path, True, epochs=4)
     t.s["gp_weight"] = float("nan")     # a python float captured as a constant: every step is NaN

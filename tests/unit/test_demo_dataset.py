@@ -8,10 +8,10 @@ import numpy as np
 import pydicom
 import pytest
 
+from spinegui.core.dataset.vindr import COLUMNS, LABELS, LESION_TYPES, load_index
 from spinegui.core.demo.dataset import generate_demo_dataset, plan_dataset
-from spinegui.core.dicom_io import read_image
+from spinegui.core.dicom.reader import read_image
 from spinegui.core.errors import InputError
-from spinegui.core.vindr import COLUMNS, LABELS, LESION_TYPES, load_index
 
 
 def read(path):

@@ -27,9 +27,9 @@ from dicom_factory import (
     vindr_like_file,
     write_dataset,
 )
-from spinegui.core import dicom_decode
-from spinegui.core.dicom_io import DicomImage, read_header, read_image, set_decode_threads
-from spinegui.core.display import Window, apply_window
+from spinegui.core.dicom import decode as dicom_decode
+from spinegui.core.dicom.display import Window, apply_window
+from spinegui.core.dicom.reader import DicomImage, read_header, read_image, set_decode_threads
 from spinegui.core.errors import InputError
 
 
@@ -373,7 +373,7 @@ def test_streams_one_frame_of_a_huge_native_file(tmp_path, monkeypatch):
     """Pixel data above DEFER_BYTES stays on disk; the frame is read from the file (also deflated)."""
     from pydicom.uid import DeflatedExplicitVRLittleEndian
 
-    from spinegui.core import dicom_header
+    from spinegui.core.dicom import header as dicom_header
 
     frames = np.stack([small(96, 64, seed=s) for s in range(3)])
     native = write(tmp_path, "native.dcm", frames)

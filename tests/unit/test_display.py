@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spinegui.core.display import (
+from spinegui.core.dicom.display import (
     VoiLut,
     Window,
     apply_voi_lut,

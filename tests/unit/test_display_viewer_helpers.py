@@ -1,11 +1,11 @@
-"""The viewer's Qt-free helpers in core/display.py: levels + LUT, presets, value range."""
+"""The viewer's Qt-free helpers in core/dicom/display.py: levels + LUT, presets, value range."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from spinegui.core.display import (
+from spinegui.core.dicom.display import (
     WINDOW_PRESETS,
     Window,
     apply_window,

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from case_factory import make_case_root
-from spinegui.cli import main
+from spinegui.cli.entry import main
 from spinegui.train.planner import class_counts, format_table, plan_case
 from spinegui.train.splits import CASES, Item, Selection
 
@@ -140,7 +140,7 @@ def test_every_file_of_the_experiment_honours_the_umask(experiment):
     user's umask allows (they were 0600 whatever the umask; issue 14, defect 9)."""
     import stat
 
-    from spinegui.core.workspace import current_umask
+    from spinegui.core.dataset.workspace import current_umask
 
     want = 0o666 & ~current_umask()
     modes = {str(p.relative_to(experiment)): oct(stat.S_IMODE(p.stat().st_mode))

@@ -1,4 +1,4 @@
-"""Reading an experiment folder (spinegui.core.experiment_results) on folders the factory writes:
+"""Reading an experiment folder (spinegui.core.results.experiment_folder) on folders the factory writes:
 confusion matrices, the images of a cell, ROC points against scikit-learn, the grid, the leakage audit,
 per-class rows and compute phases. No Qt, no torch."""
 
@@ -14,8 +14,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.metrics import roc_curve as sk_roc_curve
 
 from results_factory import CLASSES, KNOWN, make_experiment
-from spinegui.core import experiment_results as er
 from spinegui.core.errors import InputError
+from spinegui.core.results import experiment_folder as er
 
 
 @pytest.fixture
@@ -158,7 +158,7 @@ def test_history_series(folder):
 
 
 def test_reading_results_loads_neither_qt_nor_torch(folder):
-    code = ("import sys\nfrom spinegui.core.experiment_results import load_experiment\n"
+    code = ("import sys\nfrom spinegui.core.results.experiment_folder import load_experiment\n"
             f"load_experiment({str(folder[0])!r})\n"
             "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'PySide6', 'pyqtgraph'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -10,13 +10,8 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from spinegui.cli import main
-from spinegui.core.annotation_file import current_annotations
-from spinegui.core.annotations import AnnotationStore
-from spinegui.core.cache import source_key
-from spinegui.core.dicom_io import read_image
-from spinegui.core.errors import InputError
-from spinegui.core.exports import (
+from spinegui.cli.entry import main
+from spinegui.core.annotations.exports import (
     FORMATS,
     export_annotations,
     export_workspace,
@@ -24,8 +19,13 @@ from spinegui.core.exports import (
     image_sizes,
     import_annotations,
 )
-from spinegui.core.vindr import COLUMNS, LESION_TYPES, load_index
-from spinegui.core.workspace import Workspace, default_workspace_dir
+from spinegui.core.annotations.overlay import current_annotations
+from spinegui.core.annotations.store import AnnotationStore
+from spinegui.core.dataset.cache import source_key
+from spinegui.core.dataset.vindr import COLUMNS, LESION_TYPES, load_index
+from spinegui.core.dataset.workspace import Workspace, default_workspace_dir
+from spinegui.core.dicom.reader import read_image
+from spinegui.core.errors import InputError
 
 
 @pytest.fixture(scope="module")

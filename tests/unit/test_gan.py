@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from job_ctx import Ctx
-from spinegui.augment import gan_checkpoint as ck
-from spinegui.augment.gan_models import ARCHS, SIZES, build
 from spinegui.core.errors import InputError
-from spinegui.train.gan_settings import gan_settings
-from spinegui.train.gan_train import Diverged, GanTrainer
+from spinegui.gan import checkpoint as ck
+from spinegui.gan.models import ARCHS, SIZES, build
+from spinegui.gan.settings import gan_settings
+from spinegui.gan.train import Diverged, GanTrainer
 
 
 def tiny(arch="wgan-gp", **over):
@@ -78,7 +78,7 @@ def test_checkpoint_round_trip_and_outputs(tmp_path):
 
 
 def test_samples_come_from_the_weight_average_which_resumes_exactly(tmp_path):
-    from spinegui.augment.gan_sampler import _generator
+    from spinegui.gan.sampler import _generator
 
     t = trainer(tmp_path / "a", tiny(ema=0.9), Ctx(tmp_path / "a"))
     g, avg = t.G, t.G_avg
@@ -185,8 +185,8 @@ def test_conditional_model_and_bad_settings(tmp_path):
 
 
 def test_unknown_or_absent_class_is_refused_by_name(demo_root):
-    from spinegui.core.vindr import load_index
-    from spinegui.train.gan_data import check_classes
+    from spinegui.core.dataset.vindr import load_index
+    from spinegui.gan.data import check_classes
 
     with pytest.raises(InputError, match="did you mean 'Vertebral collapse'"):
         check_classes(["Vertebral colapse"])
@@ -199,7 +199,7 @@ def test_unknown_or_absent_class_is_refused_by_name(demo_root):
 
 
 def test_diffaugment_is_differentiable_and_repeatable():
-    from spinegui.train.diffaugment import diff_augment
+    from spinegui.gan.diffaugment import diff_augment
 
     x = (torch.rand(6, 1, 32, 32) * 2 - 1).requires_grad_(True)
     a = diff_augment(x, torch.Generator().manual_seed(1))

@@ -8,9 +8,9 @@ import sys
 import pydicom
 import pytest
 
-from spinegui.cli import main
-from spinegui.core.dicom_io import is_synthetic
-from spinegui.core.vindr import load_index
+from spinegui.cli.entry import main
+from spinegui.core.dataset.vindr import load_index
+from spinegui.core.dicom.reader import is_synthetic
 
 TINY = ["--size", "64", "--width", "8", "--batch", "4", "--n-critic", "2", "--device", "cpu"]
 

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from job_ctx import Ctx
-from spinegui.augment import gan_checkpoint as ck
-from spinegui.train import gan_train
+from spinegui.gan import checkpoint as ck
+from spinegui.gan import train as gan_train
 from test_gan import images, tiny
 
 

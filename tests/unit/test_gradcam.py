@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from spinegui.cli import main
+from spinegui.cli.entry import main
 from spinegui.core.errors import InputError
-from spinegui.core.heatmap import jet, overlay
+from spinegui.core.results.heatmap import jet, overlay
 from spinegui.train import classifier as C
 from spinegui.train.gradcam import GradCam, gradcam
 

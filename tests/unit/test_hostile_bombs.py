@@ -20,10 +20,10 @@ from pydicom.uid import JPEG2000Lossless, JPEGBaseline8Bit
 import spinegui
 from dicom_factory import make_dataset, vindr_like_file
 from hostile_util import assert_one_line_error, run_cli, tree_digest
-from spinegui.core.cache import ImageCache, decode_full_resolution
-from spinegui.core.dicom_io import read_image
+from spinegui.core.dataset.cache import ImageCache, decode_full_resolution
+from spinegui.core.dataset.vindr import load_index
+from spinegui.core.dicom.reader import read_image
 from spinegui.core.errors import InputError
-from spinegui.core.vindr import load_index
 
 REPO = Path(spinegui.__file__).resolve().parents[1]
 TOO_LARGE = "image too large"
@@ -141,7 +141,7 @@ def _run_limited(argv: list, data_limit: int) -> tuple[int, str, int]:
     """`spinegui ARGV` in a child whose data segment is capped (so a bomb cannot take the machine
     down even before the fix); returns (exit code, stderr, peak RSS in bytes)."""
     code = ("import resource, sys\n"
-            "from spinegui.cli import main\n"
+            "from spinegui.cli.entry import main\n"
             "rc = main(sys.argv[1:])\n"
             # VmHWM, not getrusage: a forked child's maxrss starts at its parent's (a big pytest worker)
             "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0].split()[1]\n"

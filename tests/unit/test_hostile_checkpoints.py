@@ -19,10 +19,10 @@ from safetensors.torch import load_file, save_file
 import spinegui
 from hostile_util import assert_one_line_error, run_cli, tree_digest
 from job_ctx import Ctx
-from spinegui.augment import gan_checkpoint as ck
-from spinegui.augment.gan_spec import MAX_EPOCHS, WIDTHS
-from spinegui.train.gan_settings import BY_NAME, gan_settings
-from spinegui.train.gan_train import GanTrainer
+from spinegui.gan import checkpoint as ck
+from spinegui.gan.settings import BY_NAME, gan_settings
+from spinegui.gan.spec import MAX_EPOCHS, WIDTHS
+from spinegui.gan.train import GanTrainer
 
 REPO = Path(spinegui.__file__).resolve().parents[1]
 CLASS = "Osteophytes"
@@ -126,7 +126,7 @@ def test_a_huge_width_is_refused_without_allocating_it(run, tmp_path):
     limit = 3 << 30
     code = ("import resource, sys\n"
             f"resource.setrlimit(resource.RLIMIT_DATA, ({limit}, {limit}))\n"
-            "from spinegui.cli import main\n"
+            "from spinegui.cli.entry import main\n"
             "rc = main(sys.argv[1:])\n"
             # VmHWM, not getrusage: a forked child's maxrss starts at its parent's (a big pytest worker)
             "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0].split()[1]\n"

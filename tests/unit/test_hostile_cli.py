@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hostile_util import assert_one_line_error, run_cli, tree_digest
-from spinegui.cli import build_parser
+from spinegui.cli.entry import build_parser
 from spinegui.jobs import runfolder as rf
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,14 +93,14 @@ def test_the_ps_start_time_fallback_tells_processes_apart(bystander):
 
 # --- zeros kept or refused (defect 7) ---------------------------------------------------------------
 def _gan_numeric_settings():
-    from spinegui.train.gan_settings import SETTINGS
+    from spinegui.gan.settings import SETTINGS
 
     return [s for s in SETTINGS if not s.choices and not isinstance(s.default, bool)]
 
 
 @pytest.mark.parametrize("setting", _gan_numeric_settings(), ids=lambda s: s.name)
 def test_train_gan_keeps_an_explicit_zero_or_refuses_it(setting, demo_root, tmp_path, capsys):
-    from spinegui.cli_gan import gan_config
+    from spinegui.cli.gan import gan_config
 
     flag = "--" + setting.name.replace("_", "-")
     argv = ["train-gan", demo_root, "--classes", "Osteophytes", "--out", tmp_path / "run", flag, "0"]
@@ -114,7 +114,7 @@ def test_train_gan_keeps_an_explicit_zero_or_refuses_it(setting, demo_root, tmp_
 
 
 def test_train_gan_zero_means_zero_not_the_architectures_default(demo_root, tmp_path):
-    from spinegui.cli_gan import gan_config
+    from spinegui.cli.gan import gan_config
 
     args = build_parser().parse_args(["train-gan", str(demo_root), "--classes", "Osteophytes", "--out",
                                       str(tmp_path / "r"), "--arch", "dcgan", "--beta1", "0", "--ema", "0"])
@@ -124,7 +124,7 @@ def test_train_gan_zero_means_zero_not_the_architectures_default(demo_root, tmp_
 
 def test_gan_settings_refuse_a_fraction_of_a_whole_number():
     from spinegui.core.errors import InputError
-    from spinegui.train.gan_settings import gan_settings
+    from spinegui.gan.settings import gan_settings
 
     with pytest.raises(InputError, match="epochs: expected a whole number"):
         gan_settings({"epochs": 2.5})
@@ -138,7 +138,7 @@ EXPERIMENT_ZERO_MEANS = {"patience": "never stop early", "max_real": "all images
 
 @pytest.mark.parametrize("name", EXPERIMENT_NUMERIC)
 def test_experiment_keeps_an_explicit_zero_or_refuses_it(name, demo_root, tmp_path, capsys):
-    from spinegui.cli_experiment import experiment_values
+    from spinegui.cli.experiment import experiment_values
     from spinegui.train.experiment_config import experiment_config
 
     flag = "--" + name.replace("_", "-")
@@ -154,7 +154,7 @@ def test_experiment_keeps_an_explicit_zero_or_refuses_it(name, demo_root, tmp_pa
 
 
 def test_experiment_options_left_out_still_get_their_defaults(demo_root, tmp_path):
-    from spinegui.cli_experiment import experiment_values
+    from spinegui.cli.experiment import experiment_values
     from spinegui.train.experiment_config import DEFAULTS, experiment_config
 
     args = build_parser().parse_args(["experiment", str(demo_root), "--case", "1", "--out", str(tmp_path / "e")])

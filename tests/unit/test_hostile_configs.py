@@ -177,8 +177,8 @@ def test_sample_and_gan_quality_counts_are_capped_before_any_work(argv, fragment
 
 
 def test_the_job_entry_points_check_the_counts_too(tmp_path):
-    from spinegui.augment.gan_sampler import sample_run
-    from spinegui.train.gan_quality import evaluate
+    from spinegui.gan.quality import evaluate
+    from spinegui.gan.sampler import sample_run
 
     with pytest.raises(InputError, match="from 1 to 20,000"):
         sample_run(tmp_path / "run", 10**11, tmp_path / "o")
@@ -208,7 +208,7 @@ def test_reading_a_folders_own_config_never_hangs_or_crashes(tmp_path):
 
 
 def test_a_deeply_nested_cache_manifest_only_costs_a_rebuild(tmp_path):
-    from spinegui.core.cache import ImageCache
+    from spinegui.core.dataset.cache import ImageCache
 
     (tmp_path / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
     assert ImageCache(tmp_path).entries == {}

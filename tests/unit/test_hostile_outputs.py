@@ -15,8 +15,8 @@ import pytest
 
 from case_factory import make_case_root
 from hostile_util import assert_one_line_error, run_cli, tree_digest
+from spinegui.core.dataset.vindr import load_index
 from spinegui.core.errors import InputError
-from spinegui.core.vindr import load_index
 
 MARKER = ".spinegui-output.json"   # spinegui.core.outdir.MARKER (imported where used: it is new)
 GAN_TINY = ["--size", "64", "--width", "8", "--batch", "4", "--n-critic", "2", "--epochs", "1"]
@@ -31,7 +31,7 @@ def world(demo_root, tmp_path_factory):
     """A copy of the demo dataset, a GAN run trained on it (after --device cuda was refused without a
     GPU: no folder, then --device cpu works without --overwrite), and a fake experiment folder."""
     from results_factory import make_experiment
-    from spinegui.cli import main
+    from spinegui.cli.entry import main
 
     tmp = tmp_path_factory.mktemp("outputs")
     ds = tmp / "dataset"
@@ -217,7 +217,7 @@ def test_overwrite_of_an_experiment_checks_before_planning_and_deletes_nothing_t
 
 def test_a_run_folder_is_replaced_file_by_file(tmp_path):
     """What `spinegui experiment --overwrite` does once planned: run_foreground(..., overwrite=True)."""
-    from spinegui.jobs.cli import run_foreground
+    from spinegui.cli.jobs import run_foreground
 
     run = tmp_path / "run"
     config = {"device": "cpu", "steps": 3, "sleep": 0.0}

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from hostile_util import run_cli, tree_digest
-from spinegui.core.annotation_file import current_annotations
-from spinegui.core.cache import ImageCache
+from spinegui.core.annotations.exports import export_annotations, image_sizes, import_annotations
+from spinegui.core.annotations.overlay import current_annotations
+from spinegui.core.dataset.cache import ImageCache
+from spinegui.core.dataset.vindr import load_index
 from spinegui.core.errors import InputError
-from spinegui.core.exports import export_annotations, image_sizes, import_annotations
 from spinegui.core.ids import id_problem, safe_id
-from spinegui.core.vindr import load_index
 
 _OPENED: list | None = None  # paths opened while a test records them (see `opened`)
 
@@ -192,7 +192,7 @@ def test_the_shared_validator_accepts_plain_names(image_id):
 def test_an_id_that_slipped_past_the_loader_leaves_no_folder_behind(fmt, tmp_path):
     """export_annotations is also called by the app: an id that is no file name is refused before
     the output folder is made (not after, leaving an empty folder)."""
-    from spinegui.core.annotation_model import AnnotatedImage, ImageAnnotations
+    from spinegui.core.annotations.model import AnnotatedImage, ImageAnnotations
 
     images = [AnnotatedImage("../escape", "s1", "r1", "train", ImageAnnotations())]
     with pytest.raises(InputError, match="plain file name"):

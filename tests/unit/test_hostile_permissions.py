@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from spinegui.cli import main
-from spinegui.core.workspace import atomic_write_bytes, current_umask
+from spinegui.cli.entry import main
+from spinegui.core.dataset.workspace import atomic_write_bytes, current_umask
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from pydicom.tag import Tag
 
 from hostile_util import tree_digest
 from phi_tags import NOT_RETAINED_UIDS, basic_profile
-from spinegui.cli import main
-from spinegui.core.dicom_io import is_synthetic
-from spinegui.core.vindr import load_index
+from spinegui.cli.entry import main
+from spinegui.core.dataset.vindr import load_index
+from spinegui.core.dicom.reader import is_synthetic
 
 CLASS = "Osteophytes"
 TABLE = basic_profile()
@@ -154,9 +154,9 @@ def gan_samples(tmp_path_factory):
     import torch
 
     from job_ctx import Ctx
-    from spinegui.augment.gan_sampler import sample_run
-    from spinegui.train.gan_settings import gan_settings
-    from spinegui.train.gan_train import GanTrainer
+    from spinegui.gan.sampler import sample_run
+    from spinegui.gan.settings import gan_settings
+    from spinegui.gan.train import GanTrainer
 
     tmp = tmp_path_factory.mktemp("gan-phi")
     settings = gan_settings({"size": 64, "width": 8, "epochs": 1, "batch": 8, "n_critic": 1, "seed": 3,

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from hostile_util import assert_one_line_error, run_cli, tree_digest
-from spinegui.core.annotation_file import edits_path
-from spinegui.core.annotations import AnnotationStore
+from spinegui.core.annotations.overlay import edits_path
+from spinegui.core.annotations.store import AnnotationStore
+from spinegui.core.dataset.vindr import load_index
+from spinegui.core.dataset.workspace import Workspace
 from spinegui.core.errors import InputError
-from spinegui.core.vindr import load_index
-from spinegui.core.workspace import Workspace
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_a_deeply_nested_workspace_file_is_one_line(demo_root, tmp_path):
 # --- one writer per workspace -------------------------------------------------------------------
 HOLDER = textwrap.dedent("""
     import sys, time
-    from spinegui.core.workspace_lock import lock_workspace
+    from spinegui.core.dataset.workspace_lock import lock_workspace
     lock = lock_workspace(sys.argv[1], "a spinegui app window")
     print("locked", flush=True)
     time.sleep(120)
@@ -99,7 +99,7 @@ def test_cache_refuses_while_an_app_holds_the_workspace_and_goes_on_after_it_die
 
 
 def test_a_second_store_is_refused_or_read_only_and_loses_nothing(index, tmp_path):
-    from spinegui.core.workspace_lock import WorkspaceBusy
+    from spinegui.core.dataset.workspace_lock import WorkspaceBusy
 
     ws = Workspace.for_dataset(index.root, tmp_path / "ws")
     image_id = boxed_image(index)
@@ -127,7 +127,7 @@ def test_a_second_store_is_refused_or_read_only_and_loses_nothing(index, tmp_pat
 
 
 def test_relocating_takes_the_new_workspaces_lock(index, tmp_path):
-    from spinegui.core.workspace_lock import WorkspaceBusy
+    from spinegui.core.dataset.workspace_lock import WorkspaceBusy
 
     store = AnnotationStore(index, Workspace.for_dataset(index.root, tmp_path / "ws"), reader="r1", autosave=False)
     other = Workspace.for_dataset(index.root, tmp_path / "other")
@@ -142,7 +142,7 @@ def test_relocating_takes_the_new_workspaces_lock(index, tmp_path):
 
 
 def test_a_garbage_lock_file_still_names_its_holder_in_one_line(tmp_path):
-    from spinegui.core.workspace_lock import LOCK_FILE, WorkspaceBusy, lock_workspace
+    from spinegui.core.dataset.workspace_lock import LOCK_FILE, WorkspaceBusy, lock_workspace
 
     held = lock_workspace(tmp_path, "spinegui cache")
     (tmp_path / LOCK_FILE).write_text(" " + "[" * 100000 + "\n\n")  # someone scribbled on it

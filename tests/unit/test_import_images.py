@@ -5,10 +5,10 @@ from dataclasses import replace
 
 import pytest
 
-from spinegui.core.annotation_file import edits_path
-from spinegui.core.annotation_model import AnnBox, AnnotatedImage, ImageAnnotations
+from spinegui.core.annotations.exports import export_annotations, import_annotations
+from spinegui.core.annotations.model import AnnBox, AnnotatedImage, ImageAnnotations
+from spinegui.core.annotations.overlay import edits_path
 from spinegui.core.errors import InputError
-from spinegui.core.exports import export_annotations, import_annotations
 from waiting import wait_for
 
 

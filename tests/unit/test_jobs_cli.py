@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from spinegui.cli.jobs import main, run_foreground
 from spinegui.jobs import read_status, start_job
 from spinegui.jobs import runfolder as rf
-from spinegui.jobs.cli import main, run_foreground
 from waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 def spawn_cli(*args):
     """`spinegui job-selftest ...` in a process of its own (as another terminal would run it)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
-    return subprocess.Popen([sys.executable, "-m", "spinegui.jobs.cli", *map(str, args)], env=env,
+    return subprocess.Popen([sys.executable, "-m", "spinegui.cli.jobs", *map(str, args)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -180,7 +180,7 @@ def test_jobs_lists_runs_with_their_state(tmp_path, capsys):
 
 
 def test_importing_jobs_loads_neither_qt_nor_torch():
-    code = ("import sys, spinegui.jobs, spinegui.jobs.cli, spinegui.jobs.selftest\n"
+    code = ("import sys, spinegui.jobs, spinegui.cli.jobs, spinegui.jobs.selftest\n"
             "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in "
             "{'torch', 'torchvision', 'PySide6', 'shiboken6', 'pyqtgraph', 'superqt'})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
@@ -188,7 +188,7 @@ def test_importing_jobs_loads_neither_qt_nor_torch():
 
 
 def test_a_usage_error_is_one_line(capsys):
-    """`python -m spinegui.jobs.cli` keeps spinegui's contract: one error line (no usage block), exit 2."""
+    """`python -m spinegui.cli.jobs` keeps spinegui's contract: one error line (no usage block), exit 2."""
     with pytest.raises(SystemExit) as exc:
         main(["cancel", "--grace", "nan", "somewhere"])
     assert exc.value.code == 2
@@ -196,7 +196,7 @@ def test_a_usage_error_is_one_line(capsys):
 
 
 def test_a_job_followed_in_a_log_prints_no_repeats():
-    from spinegui.jobs.cli import ProgressLine
+    from spinegui.cli.jobs import ProgressLine
 
     log = io.StringIO()
     line = ProgressLine("run", log)

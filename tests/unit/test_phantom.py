@@ -14,7 +14,7 @@ def render(region="lumbar", view="lateral", lesions=(), seed=0, h=H, w=W):
 
 
 def test_lesion_types_are_vindr_labels():
-    from spinegui.core.vindr import LESION_TYPES as VINDR
+    from spinegui.core.dataset.vindr import LESION_TYPES as VINDR
 
     assert LESION_TYPES == VINDR
     assert "Spondylolysthesis" in LESION_TYPES  # the dataset's spelling

@@ -21,7 +21,7 @@ import pydicom.data
 import pytest
 from pydicom.data import data_manager
 
-from spinegui.core.dicom_io import DicomImage, read_header, read_image
+from spinegui.core.dicom.reader import DicomImage, read_header, read_image
 from spinegui.core.errors import InputError
 
 BASE = Path(pydicom.data.DATA_ROOT) / "test_files"

@@ -1,4 +1,4 @@
-"""The experiment report (spinegui.core.report, `spinegui report`): built from a small results folder
+"""The experiment report (spinegui.core.results.report, `spinegui report`): built from a small results folder
 written here, it must show the right numbers in the right places, parse as XML, stay self-contained,
 catch a synthetic image planted in a safe validation fold, and refuse bad input in one line."""
 
@@ -10,9 +10,9 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from spinegui.cli import main
+from spinegui.cli.entry import main
 from spinegui.core.errors import InputError
-from spinegui.core.report import render_report, write_figures, write_report
+from spinegui.core.results.report import render_report, write_figures, write_report
 
 SVG = "{http://www.w3.org/2000/svg}"
 CLASSES = ["No finding", "Disc space narrowing", "Vertebral collapse"]

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from spinegui.core.dataset.vindr import COLUMNS, LESION_TYPES, load_index
 from spinegui.core.errors import InputError
-from spinegui.core.vindr import COLUMNS, LESION_TYPES, load_index
 
 HEADER = ",".join(COLUMNS)
 S1, S2 = "a" * 32, "b" * 32

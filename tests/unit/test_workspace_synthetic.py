@@ -4,8 +4,8 @@ import tomllib
 
 import pytest
 
+from spinegui.core.dataset.workspace import WORKSPACE_FILE, Workspace
 from spinegui.core.errors import InputError
-from spinegui.core.workspace import WORKSPACE_FILE, Workspace
 
 
 @pytest.fixture

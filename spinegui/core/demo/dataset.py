@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from spinegui.core.dataset.vindr import COLUMNS, LESION_TYPES, NO_FINDING
+from spinegui.core.dataset.workspace import atomic_write_bytes
 from spinegui.core.errors import InputError
-from spinegui.core.vindr import COLUMNS, LESION_TYPES, NO_FINDING
-from spinegui.core.workspace import atomic_write_bytes
 
 # Share of abnormal images showing each lesion (docs/VINDR.md, train: images per class / 4,129 abnormal),
 # and boxes per image of that class (boxes / images): the demo keeps VinDr's imbalance by default.
@@ -167,7 +167,7 @@ def encode_dicom(pixels: np.ndarray, plan: DemoImagePlan) -> bytes:
     from pydicom.config import disable_value_validation
     from pydicom.dataset import Dataset
 
-    from spinegui.core.dicom_write import encode_j2k_lossless
+    from spinegui.core.dicom.writer import encode_j2k_lossless
 
     # VinDr's UIDs are 32-hex strings, not dotted numbers; we reproduce that on purpose.
     with disable_value_validation():

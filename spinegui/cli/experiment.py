@@ -1,0 +1,177 @@
+"""`spinegui experiment`: a case study over protocols x strategies x models (the results panel will
+call the same job)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from spinegui.core.errors import InputError
+
+CASES_TEXT = """cases (--case):
+  1       the preprint's: No finding vs Disc space narrowing vs Vertebral collapse
+  2       No finding vs Spondylolysthesis vs Foraminal stenosis: two other rare lesions (257 and 271
+          VinDr training images), both defined by alignment (a slipped body, a narrowed foramen), so
+          case 1's question is asked again on lesions that rotation and shear may not leave intact
+  3       No finding vs Osteophytes vs Surgical implant: a control, the commonest lesion and the most
+          conspicuous one (metal); augmentation should help little, so a large gain under the paper
+          protocol points at leakage, not learning
+  binary  No finding vs Abnormal (any lesion), the VinDr paper's normal/abnormal task
+
+protocols: safe splits the official train split by study (stratified) into training and validation
+folds and makes every synthetic image from the training fold only; paper is the preprint's leaky
+procedure (augment the whole pool, then split images at random). Both test on the official test split.
+Strategies: none, basic (geometric, preset basic), gan (WGAN-GP samples), hybrid (half GAN samples,
+half geometric copies with preset hybrid-geometric)."""
+
+
+def add_parsers(sub) -> None:
+    import argparse
+
+    from spinegui.core.argtypes import number
+
+    # 0 stands for "the default" inside the config (size, lr, workers, threads): the options default to
+    # None and refuse an explicit 0, which would otherwise be replaced without a word. experiment_config
+    # checks every range again (config.toml of a resumed run included).
+
+    e = sub.add_parser("experiment", help="run a case study: protocols x strategies x models, with test "
+                                          "metrics and compute cost",
+                       description="Plans every protocol x strategy (the per-class table is printed first), "
+                                   "then trains in a job process with a progress bar (Ctrl+C cancels after a "
+                                   "checkpoint; --resume goes on). Writes RUN/results.json, results.csv, "
+                                   "manifest.csv, compute.json.",
+                       epilog=CASES_TEXT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("root", help="VinDr-SpineXR dataset folder")
+    which = e.add_mutually_exclusive_group(required=True)
+    which.add_argument("--case", help="1, 2, 3 or binary (see below)")
+    which.add_argument("--classes", help='comma-separated, e.g. "No finding,Osteophytes"; '
+                                         '"No finding,Abnormal" is the binary task')
+    e.add_argument("--models", default="resnet18", help="comma-separated: vgg16, inception_v3, resnet18 "
+                                                        "(default resnet18, the one that trains on a CPU)")
+    e.add_argument("--strategies", default="none,basic,gan,hybrid", help="comma-separated (default: all four)")
+    e.add_argument("--protocol", choices=("safe", "paper", "both"), default="both")
+    e.add_argument("--size", type=number(int, 1), default=None,
+                   help="input size in px (default: 224, 299 for inception_v3)")
+    e.add_argument("--epochs", type=int, default=30, help="classifier epochs at most (default 30)")
+    e.add_argument("--patience", type=int, default=5, help="early stop after this many epochs without a better "
+                                                           "validation macro-F1 (0: never; default 5)")
+    e.add_argument("--batch", type=int, default=32)
+    e.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
+    e.add_argument("--lr", type=number(float, above=0), default=None,
+                   help="learning rate (default: adamw 1e-3, sgd 1e-2; ten times less with --weights), cosine schedule")
+    e.add_argument("--flip", action="store_true", help="random horizontal flips while training")
+    e.add_argument("--per-class", default="balance", help="target images per class: balance (grow every class "
+                                                          "to the largest) or a number such as 4000 (the preprint's)")
+    e.add_argument("--on-the-fly", action="store_true", help="draw the geometric copies anew each epoch on the "
+                                                             "device instead of pre-generating them")
+    e.add_argument("--max-real", type=int, default=0, help="at most this many real images per class (e.g. 1000, "
+                                                           "as the preprint's No finding); 0: all")
+    e.add_argument("--val-fraction", type=float, default=0.2, help="validation share (default 0.2)")
+    e.add_argument("--gan-epochs", type=int, default=200, help="GAN epochs per class (default 200, the preprint's)")
+    e.add_argument("--gan-size", type=int, choices=(64, 128, 256), default=64)
+    e.add_argument("--gan-width", type=int, default=32, help="GAN feature maps (default 32)")
+    e.add_argument("--bootstrap", type=int, default=200, help="resamples for the 95%% CIs (default 200)")
+    e.add_argument("--weights", action="append", default=[], metavar="MODEL=FILE",
+                   help="local ImageNet weights for a model (.safetensors or .pth); repeatable")
+    e.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--workers", type=number(int, 1), default=None,
+                   help="cache decoding processes (default: all cores)")
+    e.add_argument("--threads", type=number(int, 1), default=None,
+                   help="CPU threads for torch (default: torch's; 1 is often faster on a CPU that other programs "
+                        "keep busy)")
+    e.add_argument("--workspace", help="workspace folder (default: the dataset's usual one)")
+    e.add_argument("--out", required=True, help="experiment folder to create")
+    e.add_argument("--plan-only", action="store_true", help="print the per-class table and stop")
+    again = e.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="go on with the experiment in --out (its own "
+                                                             "settings; the ones given here are ignored)")
+    again.add_argument("--overwrite", action="store_true", help="delete the experiment in --out and start again")
+    e.set_defaults(handler=cmd_experiment)
+
+
+def experiment_values(args) -> dict:
+    from spinegui.train.experiment_config import DEFAULTS
+
+    root = Path(args.root).expanduser().resolve()
+    if not root.is_dir():
+        raise InputError(root, "dataset folder not found")
+    weights = {}
+    for item in args.weights:
+        model, sep, path = item.partition("=")
+        if not sep or not path:
+            raise InputError(None, f"--weights wants MODEL=FILE, got {item!r}")
+        file = Path(path).expanduser().resolve()
+        if not file.is_file():
+            raise InputError(file, "weights file not found")
+        weights[model.strip()] = str(file)
+    values = {"root": str(root), "case": args.case or "", "classes": (args.classes or "").split(","),
+              "models": args.models.split(","), "strategies": args.strategies.split(","),
+              "protocols": ["safe", "paper"] if args.protocol == "both" else [args.protocol],
+              "per_class": args.per_class, "weights": weights}
+    for name in ("size", "epochs", "patience", "batch", "optimizer", "lr", "flip", "on_the_fly", "max_real",
+                 "val_fraction", "gan_epochs", "gan_size", "gan_width", "bootstrap", "device", "seed", "workers",
+                 "threads"):
+        value = getattr(args, name)
+        values[name] = DEFAULTS[name] if value is None else value   # None: not given (see add_parsers)
+    if args.workspace:
+        values["workspace"] = str(Path(args.workspace).expanduser().resolve())
+    return values
+
+
+def _print_results(out: Path) -> None:
+    from spinegui.core.results.experiment_folder import read_results
+    from spinegui.train.experiment_config import format_results
+
+    try:
+        doc = read_results(out)
+    except InputError:
+        return   # a run that wrote no results has said why already
+    print(format_results(doc.get("runs", [])))
+    print(f"results: {out / 'results.csv'}, {out / 'results.json'}; manifest: {out / 'manifest.csv'}")
+
+
+def cmd_experiment(args) -> int:
+    from spinegui.cli.jobs import require_device, run_foreground
+    from spinegui.jobs import runfolder as rf
+    from spinegui.jobs.runner import check_new_run
+
+    out = Path(args.out).expanduser().resolve()
+    if args.resume and (rf.is_run_dir(out) or (out / rf.CONFIG).exists()):
+        if rf.read_config(out).get("kind") != "experiment":
+            raise InputError(out, "is not an experiment run")
+        if rf.refresh_status(out)["state"] == "done":
+            print(f"{out}: done already")
+            _print_results(out)
+            return 0
+        rc = run_foreground(None, None, out, resume=True)
+        if rc == 0:
+            _print_results(out)
+        return rc
+    require_device(args.device)   # before any folder is written (issue 14, defect 10)
+    root = Path(args.root).expanduser().resolve()
+    # The output-folder rule (spinegui/core/outdir.py), before the planning: nothing is deleted here.
+    check_new_run("experiment", out, overwrite=args.overwrite, dataset=root,
+                  taken="an experiment is already there; pass --resume to go on with it or --overwrite to start again")
+
+    from spinegui.core.dataset.vindr import load_index
+    from spinegui.train.experiment_config import experiment_config
+    from spinegui.train.planner import format_table, plan_case
+    from spinegui.train.splits import select
+
+    values = experiment_values(args)
+    cfg = experiment_config(values)
+    index = load_index(cfg["root"])
+    selection = select(index, cfg["classes"], max_real=cfg["max_real"], seed=cfg["seed"])
+    plans = plan_case(selection, cfg["protocols"], cfg["strategies"], cfg["per_class"],
+                      val_fraction=cfg["val_fraction"], seed=cfg["seed"], gan_share=cfg["gan_share"])
+    print(f"classes: {', '.join(cfg['classes'])}")         # (plan_case refused an empty fold, by name)
+    for reason, n in selection.left_out.items():
+        print(f"left out {n} images: {reason}")
+    print(format_table(plans))
+    if args.plan_only:
+        return 0
+    values["classes"] = cfg["classes"]
+    rc = run_foreground("experiment", {**values, "kind": "experiment"}, out, overwrite=args.overwrite)
+    if rc == 0:
+        _print_results(out)
+    return rc

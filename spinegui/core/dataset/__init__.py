@@ -1,0 +1,1 @@
+"""The dataset on disk (VinDr-SpineXR layout), the workspace beside it, its cache and browse facts."""

@@ -1,0 +1,1 @@
+"""Experiment results: the one experiment-folder reader, the metrics, the HTML report."""

@@ -1,0 +1,1 @@
+"""GANs (WGAN-GP, DCGAN): models, settings, data, training job, checkpoints, sampler, quality gate."""

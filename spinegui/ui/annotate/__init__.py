@@ -1,0 +1,1 @@
+"""Box editing beside the viewer."""

@@ -1,0 +1,1 @@
+"""The Augment tab: geometric preview (worker process), presets, export."""

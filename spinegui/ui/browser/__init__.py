@@ -1,0 +1,1 @@
+"""The study browser: model, thumbnails, panel."""

@@ -1,0 +1,1 @@
+"""Pieces every panel uses: worker-process engine, background tasks, forms, image loading."""

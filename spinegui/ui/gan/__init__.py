@@ -1,0 +1,1 @@
+"""The GAN tab: settings form, runs list, loss plot, samples browser."""

@@ -1,0 +1,1 @@
+"""The Results tab: tables, charts, confusion matrices, Grad-CAM."""

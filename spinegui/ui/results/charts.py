@@ -1,0 +1,140 @@
+"""The Results panel's plots (pyqtgraph): one-vs-rest ROC curves, training curves per epoch, and the
+compute cost of each strategy as stacked bars. They draw what `spinegui.core.results.experiment_folder`
+computed; nothing is computed here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from spinegui.core.results.experiment_folder import PHASES, RocCurve
+from spinegui.core.results.report.svg import PALETTE, PHASE_COLOURS  # the report's colours: one look for both
+
+
+def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
+    w = pg.PlotWidget(background="w")
+    item = w.getPlotItem()
+    item.setTitle(title, size="10pt", color="#1f2328")
+    item.setLabel("left", left)
+    item.setLabel("bottom", bottom)
+    item.showGrid(x=True, y=True, alpha=0.15)
+    for axis in ("bottom", "left"):
+        item.getAxis(axis).enableAutoSIPrefix(False)
+        item.getAxis(axis).setTextPen("#1f2328")  # pyqtgraph's default grey is faint on white
+        item.getAxis(axis).setPen("#57606a")
+    w.setMenuEnabled(False)
+    return w
+
+
+def _legend(w: pg.PlotWidget, offset=(-10, -10)) -> pg.LegendItem:
+    return w.getPlotItem().addLegend(offset=offset, labelTextSize="9pt", labelTextColor="#1f2328",
+                                     brush=pg.mkBrush(255, 255, 255, 220), pen=pg.mkPen("#d0d7de"))
+
+
+class RocPlot(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.plot = _plot("ROC, one class against the rest", "true positive rate", "false positive rate")
+        self.plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0.02)
+        self.plot.setAspectLocked(True)
+        self.plot.setMouseEnabled(False, False)
+        self.curves: dict[str, RocCurve] = {}
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot)
+
+    def show_curves(self, curves: dict[str, RocCurve | None], title: str) -> None:
+        item = self.plot.getPlotItem()
+        item.clear()
+        if item.legend is not None:
+            item.legend.clear()
+        else:
+            _legend(self.plot)
+        item.setTitle(title, size="10pt", color="#1f2328")
+        item.plot([0, 1], [0, 1], pen=pg.mkPen("#8c959f", width=1, style=Qt.PenStyle.DashLine))
+        self.curves = {k: v for k, v in curves.items() if v is not None}
+        for i, (name, c) in enumerate(curves.items()):
+            colour = PALETTE[i % len(PALETTE)]
+            if c is None:  # no positive (or no negative) in this fold: no curve can exist
+                item.legend.addItem(pg.PlotDataItem(pen=pg.mkPen(colour, style=Qt.PenStyle.DotLine)),
+                                    f"{name} (no curve: one-sided fold)")
+                continue
+            item.plot(c.fpr, c.tpr, pen=pg.mkPen(colour, width=2), name=f"{name} (AUC {c.auc:.2f})")
+
+
+class TrainingCurves(QWidget):
+    """Train loss above; validation accuracy and macro-F1 below; the best epoch marked in both."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.loss = _plot("training loss", "loss", "epoch")
+        self.scores = _plot("validation", "score", "epoch")
+        self.scores.setXLink(self.loss)
+        _legend(self.loss, (-10, 10))
+        _legend(self.scores, (-10, -10))
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.loss, 1)
+        layout.addWidget(self.scores, 1)
+
+    def show_history(self, h: dict[str, np.ndarray], best_epoch: int | None, title: str) -> None:
+        for w in (self.loss, self.scores):
+            w.getPlotItem().clear()
+            w.getPlotItem().legend.clear()
+        self.loss.getPlotItem().setTitle(f"{title}: training loss", size="10pt", color="#1f2328")
+        self.scores.getPlotItem().setTitle(f"{title}: validation", size="10pt", color="#1f2328")
+        x = h.get("epoch", np.zeros(0))
+        symbol = {"symbol": "o", "symbolSize": 6}
+        for w, name, label, colour in ((self.loss, "train_loss", "train loss", PALETTE[3]),
+                                       (self.scores, "val_accuracy", "val accuracy", PALETTE[0]),
+                                       (self.scores, "val_macro_f1", "val macro-F1", PALETTE[2])):
+            y = h.get(name)
+            if y is not None and len(y) and not np.isnan(y).all():
+                w.plot(x, y, pen=pg.mkPen(colour, width=2), symbolBrush=colour, symbolPen=None, name=label, **symbol)
+        self.scores.setYRange(0, 1, padding=0.03)
+        for w in (self.loss, self.scores):  # whole epochs while they fit; pyqtgraph's own ticks after
+            w.getPlotItem().getAxis("bottom").setTickSpacing(*((1, 1) if len(x) <= 20 else (None, None)))
+        if best_epoch:
+            for w in (self.loss, self.scores):
+                w.addItem(pg.InfiniteLine(best_epoch, pen=pg.mkPen("#8c959f", style=Qt.PenStyle.DashLine),
+                                          label="best", labelOpts={"position": 0.92, "color": "#57606a"}))
+
+
+class ComputeBars(QWidget):
+    """Seconds per strategy, stacked by phase (PHASES: GAN training, GAN sampling, geometric copies,
+    classifier training, evaluation)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.plot = _plot("compute per strategy", "seconds", "")
+        self.plot.setMouseEnabled(False, False)
+        _legend(self.plot, (10, 10))
+        self.bars: dict[str, pg.BarGraphItem] = {}
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot)
+
+    def show_phases(self, rows: list[dict], title: str) -> None:
+        item = self.plot.getPlotItem()
+        item.clear()
+        item.legend.clear()
+        item.setTitle(title, size="10pt", color="#1f2328")
+        x = np.arange(len(rows), dtype=np.float64)
+        base = np.zeros(len(rows))
+        self.bars = {}
+        for phase, name in PHASES.items():
+            h = np.array([r[phase] for r in rows], np.float64)
+            if not h.any():
+                continue
+            bar = pg.BarGraphItem(x=x, height=h, y0=base.copy(), width=0.6, brush=PHASE_COLOURS[phase],
+                                  pen=pg.mkPen("w", width=1))
+            item.addItem(bar)
+            item.legend.addItem(bar, name)
+            self.bars[phase] = bar
+            base += h
+        item.getAxis("bottom").setTicks([[(float(i), r["strategy"]) for i, r in enumerate(rows)]])
+        top = float(base.max()) if len(base) else 1.0
+        self.plot.setRange(xRange=(-0.6, len(rows) - 0.4), yRange=(0, top * 1.35 or 1.0), padding=0)

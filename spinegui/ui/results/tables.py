@@ -1,0 +1,196 @@
+"""The Results panel's tables: the strategy x model grid (one column per protocol x model), the
+per-class metrics, the compute costs and the images of a confusion cell."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+
+from spinegui.core.results.experiment_folder import PHASES, CellItem, Experiment, metric
+from spinegui.ui.results.heatmap import mix
+
+KEY = Qt.ItemDataRole.UserRole
+
+
+def fmt(value, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def with_ci(value, ci) -> str:
+    return fmt(value) if not ci else f"{fmt(value)} ({ci[0]:.3f}–{ci[1]:.3f})"
+
+
+def _item(text: str, align=Qt.AlignmentFlag.AlignCenter, bold: bool = False) -> QTableWidgetItem:
+    item = QTableWidgetItem(text)
+    item.setTextAlignment(align | Qt.AlignmentFlag.AlignVCenter)
+    item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+    if bold:
+        f = QFont(item.font())
+        f.setBold(True)
+        item.setFont(f)
+    return item
+
+
+def _read_only(table: QTableWidget) -> None:
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setWordWrap(True)
+
+
+class StrategyGrid(QTableWidget):
+    """Rows strategies, columns protocol x model; a cell is one run: test accuracy and macro-F1, the
+    validation ones below. Shaded by test macro-F1, so the best strategy stands out."""
+
+    run_chosen = Signal(str)  # run key
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        _read_only(self)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.horizontalHeader().setMinimumSectionSize(110)
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.setToolTip("test accuracy · test macro-F1\nvalidation accuracy · macro-F1\n(click a cell: that run)")
+        self.currentCellChanged.connect(self._chosen)
+
+    def set_experiment(self, exp: Experiment) -> None:
+        self.blockSignals(True)
+        columns = [(p, m) for p in exp.protocols for m in exp.models]
+        self.clear()
+        self.setRowCount(len(exp.strategies))
+        self.setColumnCount(len(columns))
+        self.setHorizontalHeaderLabels([f"{p}\n{m}" for p, m in columns])
+        self.setVerticalHeaderLabels(exp.strategies)
+        for r, s in enumerate(exp.strategies):
+            for c, (p, m) in enumerate(columns):
+                run = exp.run_for(p, s, m)
+                if run is None:
+                    item = _item("not run (yet)")
+                    item.setFlags(Qt.ItemFlag.NoItemFlags)
+                else:
+                    item = _item(f"{fmt(metric(run, 'test', 'accuracy'))} · {fmt(metric(run, 'test', 'macro_f1'))}\n"
+                                 f"val {fmt(metric(run, 'val', 'accuracy'))} · {fmt(metric(run, 'val', 'macro_f1'))}")
+                    item.setData(KEY, run["key"])
+                    shade = 0.55 * (metric(run, "test", "macro_f1") or 0.0)  # light enough for dark text
+                    item.setBackground(QBrush(mix(shade)))
+                    item.setToolTip(f"{run['key']}\ntest accuracy · macro-F1, then validation")
+                self.setItem(r, c, item)
+        self.blockSignals(False)
+        self.resizeRowsToContents()
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """As tall as its rows (and the scroll bar when the columns overflow), no taller: the space below
+        goes to the audit and summary lines."""
+        bar = self.horizontalScrollBar().sizeHint().height() if (
+            self.columnCount() * self.horizontalHeader().minimumSectionSize()
+            > self.viewport().width() + 1) else 0
+        self.setMaximumHeight(self.horizontalHeader().sizeHint().height() + self.verticalHeader().length()
+                              + 2 * self.frameWidth() + bar)
+
+    def resizeEvent(self, ev) -> None:
+        super().resizeEvent(ev)
+        self._fit_height()
+
+    def key_at(self, row: int, col: int) -> str | None:
+        item = self.item(row, col)
+        return item.data(KEY) if item is not None else None
+
+    def select_key(self, key: str) -> None:
+        for r in range(self.rowCount()):
+            for c in range(self.columnCount()):
+                if self.key_at(r, c) == key:
+                    self.setCurrentCell(r, c)
+                    return
+
+    def _chosen(self, row: int, col: int, *_previous) -> None:
+        key = self.key_at(row, col)
+        if key:
+            self.run_chosen.emit(key)
+
+
+class PerClassTable(QTableWidget):
+    COLUMNS = ("Class", "Precision", "Recall", "F1", "Support", "AUROC")
+
+    def __init__(self, parent=None):
+        super().__init__(0, len(self.COLUMNS), parent)
+        _read_only(self)
+        self.setHorizontalHeaderLabels(self.COLUMNS)
+        self.verticalHeader().hide()
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+
+    def show_rows(self, rows: list[dict]) -> None:
+        self.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            macro = row["name"] == "macro"
+            name = "Macro (recall = balanced accuracy)" if macro else row["name"]
+            self.setItem(r, 0, _item(name, Qt.AlignmentFlag.AlignLeft, macro))
+            for c, k in enumerate(("precision", "recall", "f1"), start=1):
+                self.setItem(r, c, _item(with_ci(row[k], row["ci"].get(k)), bold=macro))
+            self.setItem(r, 4, _item("–" if row["support"] is None else str(row["support"]), bold=macro))
+            self.setItem(r, 5, _item(with_ci(row["auroc"], row["ci"].get("auroc")), bold=macro))
+        self.resizeRowsToContents()
+
+
+class ComputeTable(QTableWidget):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        _read_only(self)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+
+    def show_rows(self, rows: list[dict]) -> None:
+        base = next((r["total"] for r in rows if r["strategy"] == "none"), None)
+        heads = ["Strategy", *(f"{name} (s)" for name in PHASES.values()), "total (s)", "× none", "synthetic images"]
+        self.clear()
+        self.setColumnCount(len(heads))
+        self.setRowCount(len(rows))
+        self.setHorizontalHeaderLabels([h.replace(" (", "\n(") for h in heads])
+        self.verticalHeader().hide()
+        for r, row in enumerate(rows):
+            mark = {"gan_train": " *"} if row["shared_gan"] else {}  # the shared GAN, see the note above
+            cells = [row["strategy"], *(f"{row[p]:.1f}{mark.get(p, '')}" for p in PHASES), f"{row['total']:.1f}",
+                     f"{row['total'] / base:.1f}×" if base else "–", str(row["synthetic_images"])]
+            for c, text in enumerate(cells):
+                self.setItem(r, c, _item(text, Qt.AlignmentFlag.AlignLeft if c == 0 else Qt.AlignmentFlag.AlignRight,
+                                         bold=c == len(PHASES) + 1))
+        self.resizeRowsToContents()
+        self.setMaximumHeight(self.horizontalHeader().sizeHint().height() + self.verticalHeader().length()
+                              + 2 * self.frameWidth() + 2)
+
+
+class ItemsTable(QTableWidget):
+    """The images of one confusion cell; a double-click opens one (`item_activated`)."""
+
+    COLUMNS = ("Image", "Origin", "Confidence")  # true and predicted are the cell's, said above the list
+    item_activated = Signal(object)  # CellItem
+
+    def __init__(self, parent=None):
+        super().__init__(0, len(self.COLUMNS), parent)
+        _read_only(self)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setWordWrap(False)  # one line per image; long synthetic ids lose their middle, not their end
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.setHorizontalHeaderLabels(self.COLUMNS)
+        self.verticalHeader().hide()
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.items: list[CellItem] = []
+        self.cellDoubleClicked.connect(lambda row, _col: self.item_activated.emit(self.items[row]))
+
+    def show_items(self, items: list[CellItem]) -> None:
+        self.items = list(items)
+        self.setRowCount(len(items))
+        for r, it in enumerate(items):
+            synthetic = it.origin not in ("", "real")
+            cells = (it.item_id, it.origin.upper() if synthetic else it.origin, f"{it.confidence:.2f}")
+            for c, text in enumerate(cells):
+                item = _item(text, Qt.AlignmentFlag.AlignLeft if c < 2 else Qt.AlignmentFlag.AlignRight)
+                if synthetic:  # synthetic images are marked wherever shown
+                    item.setForeground(QBrush(QColor("#c01c28")))
+                self.setItem(r, c, item)
+            self.item(r, 0).setToolTip(f"{it.item_id}: true {it.true}, predicted {it.pred}\n"
+                                       "double-click to open it in the viewer")

@@ -1,0 +1,1 @@
+"""The image viewer: window/level display, box items, header panel."""
