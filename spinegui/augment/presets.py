@@ -8,7 +8,7 @@ from typing import Any
 
 import tomli_w
 
-from spinegui.augment.knobs import KNOBS, ConfigError, changed, validate
+from spinegui.augment.knobs import KNOB_SET, ConfigError, validate
 from spinegui.core.dataset.workspace import atomic_write_bytes, data_home
 from spinegui.core.errors import InputError
 from spinegui.core.limits import read_toml
@@ -87,8 +87,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
 
 
 def config_to_toml(config: dict[str, Any], *, only_changed: bool = False) -> str:
-    values = changed(config) if only_changed else config
-    table = {knob.name: values[knob.name] for knob in KNOBS if knob.name in values}   # in KNOBS' order
+    table = KNOB_SET.toml_table(config, only_changed=only_changed)   # in KNOBS' order
     return CONFIG_HEADER + tomli_w.dumps({"augment": table})
 
 

@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo-data", help="write a procedural demo dataset in the VinDr-SpineXR layout")
     d.add_argument("out", type=Path, help="new (or empty) folder to write")
     d.add_argument("--images", type=int, default=300, help="number of images (default 300)")
-    d.add_argument("--seed", type=number(int, 0, SEED_MAX), default=0)
+    d.add_argument("--seed", type=number(int, 0, SEED_MAX), default=0,
+                   help="the same seed gives the same dataset, byte for byte (default 0)")
     d.add_argument("--full-size", action="store_true", help="VinDr-like 2300-3300 px tall images (slower)")
     d.add_argument("--class-mix", choices=("vindr", "balanced"), default="vindr",
                    help="vindr: the dataset's imbalance (default); balanced: each class about equally often")
@@ -45,28 +46,31 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(handler=cmd_demo_data)
 
     i = sub.add_parser("info", help="summarise a dataset: images, studies, readers, counts, problems")
-    i.add_argument("root", type=Path)
+    i.add_argument("root", type=Path,
+                   help="VinDr-SpineXR dataset folder (holds annotations/, train_images/, test_images/)")
     i.add_argument("--json", action="store_true", help="machine-readable output")
     i.add_argument("--workspace", type=Path, default=None, help="workspace folder (default: per dataset)")
     i.set_defaults(handler=cmd_info)
 
     r = sub.add_parser("render", help="render a DICOM's display image to an 8-bit PNG")
-    r.add_argument("file", type=Path)
-    r.add_argument("-o", "--output", type=Path, required=True)
-    r.add_argument("--window", type=finite, nargs=2, metavar=("CENTER", "WIDTH"), default=None)
+    r.add_argument("file", type=Path, help="any DICOM file")
+    r.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
+    r.add_argument("--window", type=finite, nargs=2, metavar=("CENTER", "WIDTH"), default=None,
+                   help="VOI window in modality units (default: the file's window, else a robust percentile window)")
     r.add_argument("--frame", type=number(int, 0), default=0, help="frame of a multi-frame file (default 0)")
     r.set_defaults(handler=cmd_render)
 
     c = sub.add_parser("cache", help="decode every image once into the workspace cache")
-    c.add_argument("root", type=Path)
+    c.add_argument("root", type=Path, help="VinDr-SpineXR dataset folder")
     c.add_argument("--size", type=int, default=256, help="training array size in pixels (default 256)")
     c.add_argument("--workers", type=number(int, 1, MAX_WORKERS), default=None, help="processes (default: all cores)")
     c.add_argument("--workspace", type=Path, default=None, help="workspace folder (default: per dataset)")
     c.set_defaults(handler=cmd_cache)
 
     x = sub.add_parser("export", help="write the current annotations as VinDr CSV, COCO, Pascal VOC or YOLO")
-    x.add_argument("root", type=Path)
-    x.add_argument("--format", choices=("vindr", "coco", "voc", "yolo"), required=True)
+    x.add_argument("root", type=Path, help="VinDr-SpineXR dataset folder")
+    x.add_argument("--format", choices=("vindr", "coco", "voc", "yolo"), required=True,
+                   help="vindr: the dataset's own CSV; coco: one JSON; voc: one XML per image; yolo: one txt per image")
     x.add_argument("--out", type=Path, required=True, help="new or empty folder to write")
     x.add_argument("--overwrite", action="store_true", help="replace an earlier `spinegui export` output in --out")
     x.add_argument("--workspace", type=Path, default=None, help="workspace folder (default: per dataset)")

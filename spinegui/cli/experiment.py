@@ -27,11 +27,10 @@ half geometric copies with preset hybrid-geometric)."""
 def add_parsers(sub) -> None:
     import argparse
 
-    from spinegui.core.argtypes import number
+    from spinegui.train.experiment_config import EXPERIMENT
 
-    # 0 stands for "the default" inside the config (size, lr, workers, threads): the options default to
-    # None and refuse an explicit 0, which would otherwise be replaced without a word. experiment_config
-    # checks every range again (config.toml of a resumed run included).
+    # The options default to None ("not given"); experiment_config checks every range again (the
+    # config.toml of a resumed run included).
 
     e = sub.add_parser("experiment", help="run a case study: protocols x strategies x models, with test "
                                           "metrics and compute cost",
@@ -45,40 +44,11 @@ def add_parsers(sub) -> None:
     which.add_argument("--case", help="1, 2, 3 or binary (see below)")
     which.add_argument("--classes", help='comma-separated, e.g. "No finding,Osteophytes"; '
                                          '"No finding,Abnormal" is the binary task')
-    e.add_argument("--models", default="resnet18", help="comma-separated: vgg16, inception_v3, resnet18 "
-                                                        "(default resnet18, the one that trains on a CPU)")
-    e.add_argument("--strategies", default="none,basic,gan,hybrid", help="comma-separated (default: all four)")
-    e.add_argument("--protocol", choices=("safe", "paper", "both"), default="both")
-    e.add_argument("--size", type=number(int, 1), default=None,
-                   help="input size in px (default: 224, 299 for inception_v3)")
-    e.add_argument("--epochs", type=int, default=30, help="classifier epochs at most (default 30)")
-    e.add_argument("--patience", type=int, default=5, help="early stop after this many epochs without a better "
-                                                           "validation macro-F1 (0: never; default 5)")
-    e.add_argument("--batch", type=int, default=32)
-    e.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
-    e.add_argument("--lr", type=number(float, above=0), default=None,
-                   help="learning rate (default: adamw 1e-3, sgd 1e-2; ten times less with --weights), cosine schedule")
-    e.add_argument("--flip", action="store_true", help="random horizontal flips while training")
-    e.add_argument("--per-class", default="balance", help="target images per class: balance (grow every class "
-                                                          "to the largest) or a number such as 4000 (the preprint's)")
-    e.add_argument("--on-the-fly", action="store_true", help="draw the geometric copies anew each epoch on the "
-                                                             "device instead of pre-generating them")
-    e.add_argument("--max-real", type=int, default=0, help="at most this many real images per class (e.g. 1000, "
-                                                           "as the preprint's No finding); 0: all")
-    e.add_argument("--val-fraction", type=float, default=0.2, help="validation share (default 0.2)")
-    e.add_argument("--gan-epochs", type=int, default=200, help="GAN epochs per class (default 200, the preprint's)")
-    e.add_argument("--gan-size", type=int, choices=(64, 128, 256), default=64)
-    e.add_argument("--gan-width", type=int, default=32, help="GAN feature maps (default 32)")
-    e.add_argument("--bootstrap", type=int, default=200, help="resamples for the 95%% CIs (default 200)")
+    e.add_argument("--protocol", choices=("safe", "paper", "both"), default="both",
+                   help="safe, paper or both (default: both)")
+    EXPERIMENT.add_arguments(e)   # every setting, its range checked while parsing
     e.add_argument("--weights", action="append", default=[], metavar="MODEL=FILE",
                    help="local ImageNet weights for a model (.safetensors or .pth); repeatable")
-    e.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--workers", type=number(int, 1), default=None,
-                   help="cache decoding processes (default: all cores)")
-    e.add_argument("--threads", type=number(int, 1), default=None,
-                   help="CPU threads for torch (default: torch's; 1 is often faster on a CPU that other programs "
-                        "keep busy)")
     e.add_argument("--workspace", help="workspace folder (default: the dataset's usual one)")
     e.add_argument("--out", required=True, help="experiment folder to create")
     e.add_argument("--plan-only", action="store_true", help="print the per-class table and stop")
@@ -90,7 +60,7 @@ def add_parsers(sub) -> None:
 
 
 def experiment_values(args) -> dict:
-    from spinegui.train.experiment_config import DEFAULTS
+    from spinegui.train.experiment_config import DEFAULTS, EXPERIMENT
 
     root = Path(args.root).expanduser().resolve()
     if not root.is_dir():
@@ -104,15 +74,10 @@ def experiment_values(args) -> dict:
         if not file.is_file():
             raise InputError(file, "weights file not found")
         weights[model.strip()] = str(file)
+    given = EXPERIMENT.from_args(args)
     values = {"root": str(root), "case": args.case or "", "classes": (args.classes or "").split(","),
-              "models": args.models.split(","), "strategies": args.strategies.split(","),
-              "protocols": ["safe", "paper"] if args.protocol == "both" else [args.protocol],
-              "per_class": args.per_class, "weights": weights}
-    for name in ("size", "epochs", "patience", "batch", "optimizer", "lr", "flip", "on_the_fly", "max_real",
-                 "val_fraction", "gan_epochs", "gan_size", "gan_width", "bootstrap", "device", "seed", "workers",
-                 "threads"):
-        value = getattr(args, name)
-        values[name] = DEFAULTS[name] if value is None else value   # None: not given (see add_parsers)
+              **{p.name: given.get(p.name, DEFAULTS[p.name]) for p in EXPERIMENT if p.cli},
+              "protocols": ["safe", "paper"] if args.protocol == "both" else [args.protocol], "weights": weights}
     if args.workspace:
         values["workspace"] = str(Path(args.workspace).expanduser().resolve())
     return values

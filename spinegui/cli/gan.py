@@ -10,7 +10,7 @@ from spinegui.core.errors import InputError
 
 def add_parsers(sub) -> None:
     from spinegui.core.argtypes import SEED_MAX, number
-    from spinegui.gan.settings import BY_NAME
+    from spinegui.gan.settings import GAN_SETTINGS
 
     t = sub.add_parser("train-gan", help="train a GAN (WGAN-GP, WGAN, DCGAN) on classes of a dataset",
                        description="Trains in a separate process with a progress bar; Ctrl+C cancels "
@@ -20,22 +20,7 @@ def add_parsers(sub) -> None:
     t.add_argument("--classes", required=True, help='comma-separated, e.g. "Vertebral collapse,Osteophytes"')
     t.add_argument("--out", required=True, help="run folder to create")
     t.add_argument("--workspace", help="workspace folder (default: the dataset's usual one)")
-    flags = {"crops": "--crops", "conditional": "--conditional", "diffaugment": "--diffaugment",
-             "cuda_graphs": "--cuda-graphs"}
-    for name, flag in flags.items():
-        t.add_argument(flag, action="store_true", help=BY_NAME[name].help)
-    for name in ("arch", "size", "width", "epochs", "batch", "n_critic", "gp_weight", "clip", "lr_g", "lr_d",
-                 "beta1", "beta2", "ema", "sample_every", "keep_last", "device", "seed"):
-        s = BY_NAME[name]
-        if s.choices:
-            kind = str if isinstance(s.choices[0], str) else int
-        elif name == "n_critic" or (isinstance(s.default, int) and not isinstance(s.default, bool)):
-            kind = number(int, s.low, s.high)   # refused with its range while parsing; 0 is never "not given"
-        else:
-            kind = number(float, s.low, s.high)
-        kw = {"choices": s.choices} if s.choices else {}
-        t.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
-                       help=f"{s.help} (default: {s.default if s.default is not None else 'by arch'})", **kw)
+    GAN_SETTINGS.add_arguments(t)   # every setting, its range checked while parsing
     t.set_defaults(handler=cmd_train_gan)
 
     s = sub.add_parser("sample", help="write N synthetic images per class from a GAN run, as a dataset")
@@ -44,8 +29,10 @@ def add_parsers(sub) -> None:
     s.add_argument("--class", dest="class_name", help="only this class (default: every class of the run)")
     s.add_argument("--last-epochs", type=number(int, 0), default=0,
                    help="harvest from the generator snapshots of the last K epochs (default, 0: the last checkpoint)")
-    s.add_argument("--seed", type=number(int, 0, SEED_MAX), default=0)
-    s.add_argument("--format", choices=("dicom", "png"), default="dicom")
+    s.add_argument("--seed", type=number(int, 0, SEED_MAX), default=0,
+                   help="noise seed: the same seed gives the same images (default 0)")
+    s.add_argument("--format", choices=("dicom", "png"), default="dicom",
+                   help="dicom: a VinDr-layout dataset (default); png: 8-bit pictures")
     s.add_argument("--out", required=True, help="folder to write (a VinDr-layout dataset for dicom)")
     s.add_argument("--overwrite", action="store_true", help="replace the output folder if it exists")
     s.set_defaults(handler=cmd_sample)
@@ -55,13 +42,14 @@ def add_parsers(sub) -> None:
     q.add_argument("--n", type=number(int, 2), default=200, help="samples per class (default 200)")
     q.add_argument("--inception", help="local Inception v3 weights (.safetensors or .pth); default: a small "
                                        "network trained here on the real images")
-    q.add_argument("--seed", type=number(int, 0, SEED_MAX), default=0)
+    q.add_argument("--seed", type=number(int, 0, SEED_MAX), default=0,
+                   help="seed of the samples and of the KID subsets (default 0)")
     q.set_defaults(handler=cmd_gan_quality)
 
 
 def gan_config(args: argparse.Namespace) -> dict:
     from spinegui.gan.data import check_classes
-    from spinegui.gan.settings import SETTINGS, gan_settings
+    from spinegui.gan.settings import GAN_SETTINGS, gan_settings
 
     root = Path(args.root).expanduser().resolve()
     if not root.is_dir():
@@ -69,11 +57,7 @@ def gan_config(args: argparse.Namespace) -> dict:
     values = {"root": str(root), "classes": check_classes(args.classes.split(","))}
     if args.workspace:
         values["workspace"] = str(Path(args.workspace).expanduser().resolve())
-    for s in SETTINGS:
-        value = getattr(args, s.name, None)
-        # Identity, not `in (None, False)`: 0 == False, and --epochs 0 / --ema 0 are values given.
-        if value is not None and value is not False:
-            values[s.name] = value
+    values.update(GAN_SETTINGS.from_args(args))   # only the options given
     return gan_settings(values, source="command line")
 
 

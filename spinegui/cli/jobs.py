@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from spinegui.cli.common import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, Parser, ProgressBar, run_handler
+from spinegui.core import run_events as E
 from spinegui.core.argtypes import number
 from spinegui.core.errors import InputError
 from spinegui.jobs import runfolder as rf
@@ -53,13 +54,14 @@ def add_parsers(subparsers) -> None:
                                                    "report, cancel and resume")
     s.add_argument("run", type=Path, nargs="?", default=None, metavar="RUN",
                    help="new run folder (default: a new folder under the data folder's runs/)")
-    s.add_argument("--steps", type=number(int, 0), default=50)
+    s.add_argument("--steps", type=number(int, 0), default=50, help="steps of the test job (default 50)")
     s.add_argument("--sleep", type=number(float, 0, 3600), default=0.02, help="seconds per step (default 0.02)")
     s.add_argument("--fail-at", type=number(int, 0), default=0, help="raise an exception at this step (0: never)")
     s.add_argument("--abort-at", type=number(int, 0), default=0, help="crash hard (os.abort) at this step (0: never)")
     s.add_argument("--nan-at", type=number(int, 0), default=0, help="diverge (NaN loss) at this step (0: never)")
     s.add_argument("--ignore-cancel", action="store_true", help="never stop when asked (tests the kill)")
-    s.add_argument("--grace", type=grace, default=DEFAULT_GRACE_S)
+    s.add_argument("--grace", type=grace, default=DEFAULT_GRACE_S,
+                   help=f"seconds a cancelled job gets to checkpoint before it is killed (default {DEFAULT_GRACE_S:g})")
     s.set_defaults(handler=cmd_job_selftest)
 
 
@@ -182,16 +184,16 @@ class ProgressLine:
     def feed(self, events: list[dict[str, Any]]) -> None:
         for ev in events:
             kind = ev.get("kind")
-            if kind == "progress":
+            if kind == E.PROGRESS:
                 self.progress = ev
-            elif kind == "loss":
+            elif kind == E.LOSS:
                 self.loss = ev
-            elif kind == "metric":
+            elif kind == E.METRIC:
                 self.say(f"metric {ev.get('split', '')} {ev.get('name', '')} = {_num(ev.get('value'))}"
                          + (f" (epoch {ev['epoch']})" if "epoch" in ev else ""))
-            elif kind == "sample":
+            elif kind == E.SAMPLE:
                 self.say(f"sample {ev.get('path', '')}")
-            elif kind == "log" and ev.get("message"):
+            elif kind == E.LOG and ev.get("message"):
                 self.say(str(ev["message"]))
         self.draw()
 

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from spinegui.core import run_events as E
+
 DEMO_IMAGES = 24
 DEMO_SEED = 1   # train 14 normal + 7 abnormal, test 2 + 1: both classes in every fold of the experiment
 JOB_TIMEOUT_S = 600.0
@@ -168,7 +170,7 @@ def gan(ctx: Context, device: str) -> str:
     config = {"root": str(ctx.root), "workspace": str(ctx.workspace), "classes": ["No finding"], "size": 64,
               "epochs": 1, "batch": 8, "width": 8, "sample_every": 1, "keep_last": 1, "device": device, "seed": 0}
     run_dir, events, secs = _run_job(ctx, "gan", config, f"gan-{device}")
-    steps = sum(1 for e in events if e.get("kind") == "loss")
+    steps = sum(1 for e in events if e.get("kind") == E.LOSS)
     if not list((run_dir / "checkpoints").glob("*.safetensors")) or not list((run_dir / "samples").glob("*.png")):
         raise RuntimeError(f"the gan job wrote no checkpoint or sample grid in {run_dir}")
     return (f"WGAN-GP 64 px, 1 epoch ({steps} logged steps) in a job process on {_device_of(run_dir)}: "
@@ -186,7 +188,7 @@ def classifier(ctx: Context, device: str) -> str:
 
     results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
     run = results["runs"][0]
-    epoch = next(e for e in events if e.get("kind") == "epoch")
+    epoch = next(e for e in events if e.get("kind") == E.EPOCH)
     return (f"resnet18 64 px, 1 epoch ({epoch['images']} images, {epoch['img_s']} img/s) in a job process on "
             f"{_device_of(run_dir)}; test accuracy {run['test']['accuracy']:.2f} (untrained: any value passes)")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spinegui.core import run_events as E
 from spinegui.core.dataset.vindr import LESION_TYPES, NO_FINDING, load_index
 from spinegui.core.dataset.workspace import Workspace, atomic_write_bytes
 from spinegui.core.errors import InputError
@@ -155,4 +156,4 @@ def run_job(ctx) -> None:
     ctx.set_device("cpu")
     report = evaluate(c["run"], n=int(c.get("n", 200)), inception=c.get("inception") or None,
                       seed=int(c.get("seed", 0)))
-    ctx.emit("result", path=str(Path(c["run"]) / "quality.json"), feature_net=report["feature_net"])
+    ctx.emit(E.RESULT, path=str(Path(c["run"]) / "quality.json"), feature_net=report["feature_net"])

@@ -20,6 +20,7 @@ import torch
 
 from spinegui import __version__
 from spinegui.core import outdir
+from spinegui.core import run_events as E
 from spinegui.core.dataset.vindr import COLUMNS, NO_FINDING
 from spinegui.core.dataset.workspace import atomic_write_bytes
 from spinegui.core.errors import InputError
@@ -235,4 +236,4 @@ def run_job(ctx) -> None:
     report = sample_run(c["run"], int(c["n"]), c["out"], class_name=c.get("class_name") or None,
                         last_epochs=int(c.get("last_epochs", 0)), seed=int(c.get("seed", 0)),
                         fmt=c.get("format", "dicom"), overwrite=bool(c.get("overwrite", False)))
-    ctx.emit("result", out=str(report.out), written=report.written, epochs=report.epochs)
+    ctx.emit(E.RESULT, out=str(report.out), written=report.written, epochs=report.epochs)

@@ -3,55 +3,55 @@ config.toml. ``None`` for an optimiser setting means "the architecture's publish
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from spinegui.core.errors import InputError
+from spinegui.core.params import Param, ParamSet
 from spinegui.gan.spec import ARCHS, SIZES
 
+Setting = Param
 
-@dataclass(frozen=True)
-class Setting:
-    name: str
-    default: Any
-    low: float | None = None
-    high: float | None = None
-    choices: tuple = ()
-    help: str = ""
+
+def _setting(name: str, kind: str, default: Any, low: float | None = None, high: float | None = None, *,
+             choices: tuple = (), help: str = "") -> Param:
+    """A GAN setting; None as the default means "the architecture's" (ARCH_DEFAULTS). The label is
+    the command line's spelling, as the panel shows it."""
+    return Param(name, kind, default, low, high, help=help, label=name.replace("_", "-"), choices=choices,
+                 optional=default is None, shown_default="by arch" if default is None else "")
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("arch", "wgan-gp", choices=ARCHS,
-            help="wgan-gp: gradient penalty (default); wgan: weight clipping, as the preprint; dcgan: "
-                 "the preprint's first attempt"),
-    Setting("size", 64, choices=SIZES, help="image side in pixels"),
-    Setting("width", 32, 8, 256, help="base feature maps of both networks (32 trains fast on a CPU)"),
-    Setting("epochs", 200, 1, 100000, help="passes of the critic over the class's images"),
-    Setting("batch", 64, 1, 4096, help="images per step (clamped to the class's image count)"),
-    Setting("crops", False, help="train on lesion-centred crops around the boxes, not whole images"),
-    Setting("conditional", False, help="one class-conditional model for all classes instead of one "
-                                        "model per class"),
-    Setting("diffaugment", False, help="differentiable augmentation of real and fake images "
-                                        "(translation, cutout, brightness): helps tiny classes"),
-    Setting("n_critic", None, 1, 20, help="critic steps per generator step (wgan-gp/wgan 5, dcgan 1)"),
-    Setting("gp_weight", 10.0, 0, 1000, help="gradient-penalty weight (wgan-gp)"),
-    Setting("clip", 0.01, 0.0001, 1, help="weight-clipping bound (wgan)"),
-    Setting("lr_g", None, 1e-6, 1e-1, help="generator learning rate (wgan-gp 1e-4, wgan 5e-5, dcgan 2e-4)"),
-    Setting("lr_d", None, 1e-6, 1e-1, help="critic learning rate (as lr_g by default)"),
-    Setting("beta1", None, 0, 0.999, help="Adam beta1 (wgan-gp 0.0, dcgan 0.5)"),
-    Setting("beta2", None, 0, 0.9999, help="Adam beta2 (wgan-gp 0.9, dcgan 0.999)"),
-    Setting("ema", 0.999, 0, 0.9999, help="samples come from a moving average of the generator's weights "
-                                          "with this decay per generator step (warmed up over the first "
-                                          "steps); smoother, more stable samples. 0: the generator itself"),
-    Setting("sample_every", 0, 0, 100000, help="epochs between sample grids (0: about 20 grids a run)"),
-    Setting("keep_last", 10, 1, 1000, help="generator snapshots kept from the last epochs (harvesting)"),
-    Setting("cuda_graphs", False, help="on a GPU, replay each training step as one CUDA graph (bare step "
-                                        "1.5x faster at 64 px on an H200; experimental: not yet checked "
-                                        "in full training runs)"),
-    Setting("device", "auto", choices=("auto", "cpu", "cuda"), help="auto: the GPU when there is one"),
-    Setting("seed", 0, 0, 2**31 - 1, help="one seed for weights, noise and data order"),
+    _setting("arch", "choice", "wgan-gp", choices=ARCHS,
+             help="wgan-gp: gradient penalty (default); wgan: weight clipping, as the preprint; dcgan: "
+                  "the preprint's first attempt"),
+    _setting("size", "choice", 64, choices=SIZES, help="image side in pixels"),
+    _setting("width", "int", 32, 8, 256, help="base feature maps of both networks (32 trains fast on a CPU)"),
+    _setting("epochs", "int", 200, 1, 100000, help="passes of the critic over the class's images"),
+    _setting("batch", "int", 64, 1, 4096, help="images per step (clamped to the class's image count)"),
+    _setting("crops", "bool", False, help="train on lesion-centred crops around the boxes, not whole images"),
+    _setting("conditional", "bool", False, help="one class-conditional model for all classes instead of one "
+                                         "model per class"),
+    _setting("diffaugment", "bool", False, help="differentiable augmentation of real and fake images "
+                                         "(translation, cutout, brightness): helps tiny classes"),
+    _setting("n_critic", "int", None, 1, 20, help="critic steps per generator step (wgan-gp/wgan 5, dcgan 1)"),
+    _setting("gp_weight", "float", 10.0, 0, 1000, help="gradient-penalty weight (wgan-gp)"),
+    _setting("clip", "float", 0.01, 0.0001, 1, help="weight-clipping bound (wgan)"),
+    _setting("lr_g", "float", None, 1e-6, 1e-1, help="generator learning rate (wgan-gp 1e-4, wgan 5e-5, dcgan 2e-4)"),
+    _setting("lr_d", "float", None, 1e-6, 1e-1, help="critic learning rate (as lr_g by default)"),
+    _setting("beta1", "float", None, 0, 0.999, help="Adam beta1 (wgan-gp 0.0, dcgan 0.5)"),
+    _setting("beta2", "float", None, 0, 0.9999, help="Adam beta2 (wgan-gp 0.9, dcgan 0.999)"),
+    _setting("ema", "float", 0.999, 0, 0.9999, help="samples come from a moving average of the generator's weights "
+                                           "with this decay per generator step (warmed up over the first "
+                                           "steps); smoother, more stable samples. 0: the generator itself"),
+    _setting("sample_every", "int", 0, 0, 100000, help="epochs between sample grids (0: about 20 grids a run)"),
+    _setting("keep_last", "int", 10, 1, 1000, help="generator snapshots kept from the last epochs (harvesting)"),
+    _setting("cuda_graphs", "bool", False, help="on a GPU, replay each training step as one CUDA graph (bare step "
+                                         "1.5x faster at 64 px on an H200; experimental: not yet checked "
+                                         "in full training runs)"),
+    _setting("device", "choice", "auto", choices=("auto", "cpu", "cuda"), help="auto: the GPU when there is one"),
+    _setting("seed", "int", 0, 0, 2**31 - 1, help="one seed for weights, noise and data order"),
 )
-BY_NAME = {s.name: s for s in SETTINGS}
+GAN_SETTINGS = ParamSet(SETTINGS, what="GAN setting")
+BY_NAME = GAN_SETTINGS.by_name
 ARCH_DEFAULTS = {
     "wgan-gp": {"n_critic": 5, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9},
     "wgan": {"n_critic": 5, "lr_g": 5e-5, "lr_d": 5e-5, "beta1": 0.0, "beta2": 0.9},   # RMSprop: betas unused
@@ -59,37 +59,16 @@ ARCH_DEFAULTS = {
 }
 
 
+# Keys of a run's config.toml that are not settings: passed through as they are.
+PASSED_THROUGH = ("root", "classes", "workspace", "kind", "versions", "created", "spinegui_version")
+
+
 def gan_settings(values: dict[str, Any], *, source: str | None = None) -> dict[str, Any]:
     """Checked settings with defaults and the architecture's optimiser defaults filled in."""
-    out = {s.name: s.default for s in SETTINGS}
-    for key, value in values.items():
-        if key in ("root", "classes", "workspace", "kind", "versions", "created", "spinegui_version"):
-            out[key] = value
-            continue
-        setting = BY_NAME.get(key)
-        if setting is None:
-            raise InputError(source, f"unknown GAN setting '{key}'")
-        out[key] = None if value is None else _check(setting, value, source)
+    extra = {k: v for k, v in values.items() if k in PASSED_THROUGH}
+    given = {k: v for k, v in values.items() if k not in PASSED_THROUGH and not (v is None and k in BY_NAME)}
+    out = {**GAN_SETTINGS.validate(given, source=source), **extra}
     for key, value in ARCH_DEFAULTS[out["arch"]].items():
         if out.get(key) is None:
             out[key] = value
     return out
-
-
-def _check(s: Setting, value: Any, source) -> Any:
-    if s.choices:
-        if value not in s.choices:
-            raise InputError(source, f"{s.name}: {value!r} is not one of {', '.join(map(str, s.choices))}")
-        return value
-    if isinstance(s.default, bool):
-        if not isinstance(value, bool):
-            raise InputError(source, f"{s.name}: expected true or false, got {value!r}")
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(source, f"{s.name}: expected a number, got {value!r}")
-    if not (s.low <= value <= s.high):   # (NaN fails every comparison: refused here too)
-        raise InputError(source, f"{s.name}: {value:g} is outside the allowed range {s.low:g}..{s.high:g}")
-    whole = isinstance(s.default, int) or s.name in ("n_critic",)
-    if whole and value != int(value):   # int() would cut 2.5 epochs to 2 without a word
-        raise InputError(source, f"{s.name}: expected a whole number, got {value:g}")
-    return int(value) if whole else float(value)

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from spinegui.core import run_events as E
 from spinegui.gan import checkpoint as ck
 from spinegui.gan.diffaugment import diff_augment
 from spinegui.gan.models import NOISE_DIM, build
@@ -261,7 +262,7 @@ class GanTrainer:
             self.sums["wasserstein"] += w
             self.sums["n_d"] += 1
             if self.dist.is_main:
-                self.ctx.emit("loss", model=self.model, step=step, critic=loss_d,
+                self.ctx.emit(E.LOSS, model=self.model, step=step, critic=loss_d,
                               generator=None if math.isnan(self._last_g) else self._last_g, wasserstein=w)
         if rows:
             self._log[:, 2].fill_(float("nan"))   # rows without a generator step read NaN there
@@ -273,7 +274,7 @@ class GanTrainer:
         if rows and self.dist.is_main:
             total = self.s["epochs"] * self.steps_per_epoch
             rate = images / max(time.perf_counter() - started, 1e-9)
-            self.ctx.emit("progress", model=self.model, epoch=min(self.epoch + 1, self.s["epochs"]),
+            self.ctx.emit(E.PROGRESS, model=self.model, epoch=min(self.epoch + 1, self.s["epochs"]),
                           epochs=self.s["epochs"], step=self.epoch * self.steps_per_epoch + self.step_in_epoch,
                           total=total, img_s=round(rate, 1), **_memory(self.device))
 
@@ -302,7 +303,7 @@ class GanTrainer:
         self.sums = {"critic": 0.0, "generator": 0.0, "wasserstein": 0.0, "n_d": 0, "n_g": 0}
         if self.dist.is_main:
             seconds, images = ended["seconds"], ended["images"]
-            self.ctx.emit("epoch", model=self.model, epoch=ended["epoch"] + 1, seconds=round(seconds, 3),
+            self.ctx.emit(E.EPOCH, model=self.model, epoch=ended["epoch"] + 1, seconds=round(seconds, 3),
                           img_s=round(images / max(seconds, 1e-9), 1), **means,
                           **({"rank_weight_spread": ended["spread"]} if self.dist.active else {}))
 
@@ -337,7 +338,7 @@ class GanTrainer:
         if not self.dist.is_main:
             return
         if sample:
-            self.ctx.emit("sample", model=self.model, epoch=self.epoch, path=self.sample_grid())
+            self.ctx.emit(E.SAMPLE, model=self.model, epoch=self.epoch, path=self.sample_grid())
         self.save()
         names = [f"G.{k}" for k in self.sampler().state_dict()]
         ring = self._ring or ({self.epoch: list(self.sampler().state_dict().values())}

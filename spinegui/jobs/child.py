@@ -15,6 +15,7 @@ import threading
 import traceback
 from pathlib import Path
 
+from spinegui.core import run_events as E
 from spinegui.jobs import runfolder as rf
 from spinegui.jobs.context import JobContext, StatusFile, open_events
 from spinegui.jobs.registry import resolve_target
@@ -75,7 +76,7 @@ def child_main(run_dir: str, target: str, resume: bool, in_process: bool = False
     finished = threading.Event()
     if not in_process:
         _watch_parent(ctx, status, finished)
-    ctx.emit("state", state="running", pid=os.getpid(), resume=bool(resume))
+    ctx.emit(E.STATE, state="running", pid=os.getpid(), resume=bool(resume))
     if resume:
         ctx.log("resumed")
     outcome, fields = "done", {"message": None}
@@ -99,7 +100,7 @@ def child_main(run_dir: str, target: str, resume: bool, in_process: bool = False
     with status.lock:
         if not status.final:
             try:
-                ctx.emit("state", state=outcome, message=fields.get("message"))
+                ctx.emit(E.STATE, state=outcome, message=fields.get("message"))
             except OSError:
                 pass
             status.update(state=outcome, ended=rf.utc_now(), exit_code=0, progress=ctx.last_progress

@@ -4,7 +4,8 @@
     ctx.config         config.toml as a dict (kind, seed, device, versions, the job's own settings)
     ctx.resume         True when restarted on an existing run: load the last checkpoint
     ctx.emit(kind, **fields)   one event -> events.jsonl (progress/loss throttled to a few a second;
-                               sample, metric, epoch, log... never dropped)
+                               sample, metric, epoch, log... never dropped); the kinds and their
+                               fields: spinegui/core/run_events.py (an unknown kind raises ValueError)
     ctx.should_stop()  a cancel was requested: write a checkpoint and return promptly
     ctx.set_device(s)  the device actually used ("cuda:0", "cpu"), shown in status.json
 
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from spinegui.core import run_events as E
 from spinegui.jobs import runfolder as rf
 
 
@@ -29,7 +31,7 @@ class JobDiverged(RuntimeError):
 
 
 # High-rate kinds and their minimum spacing in seconds; every other kind is written at once.
-THROTTLE_S = {"progress": 0.25, "loss": 0.25}
+THROTTLE_S = {E.PROGRESS: 0.25, E.LOSS: 0.25}
 STATUS_PROGRESS_EVERY_S = 1.0
 CANCEL_CHECK_EVERY_S = 0.05
 
@@ -84,6 +86,8 @@ class JobContext:
         return self._status.data.get("device")
 
     def emit(self, kind: str, **fields: Any) -> None:
+        if kind not in E.KINDS:   # a misspelt kind would be written and never read
+            raise ValueError(f"unknown event kind {kind!r} (spinegui/core/run_events.py lists them)")
         now = time.monotonic()
         event = {"t": round(now - self._t0, 3), "kind": kind, **fields}
         with self._lock:
@@ -99,14 +103,14 @@ class JobContext:
                 else:
                     self._pending[kind] = event  # the newest one survives the throttle
                 self._flush_pending(now)
-        if kind == "progress":
+        if kind == E.PROGRESS:
             self._progress = {k: v for k, v in fields.items() if isinstance(v, (int, float, str))}
             if now - self._last_status_progress >= STATUS_PROGRESS_EVERY_S:
                 self._last_status_progress = now
                 self._status.update(progress=self._progress)
 
     def log(self, message: str, **fields: Any) -> None:
-        self.emit("log", message=str(message), **fields)
+        self.emit(E.LOG, message=str(message), **fields)
 
     def should_stop(self) -> bool:
         if self._stop_reason is None:
@@ -122,7 +126,7 @@ class JobContext:
 
     def set_device(self, device: str) -> None:
         self._status.update(device=str(device))
-        self.emit("device", device=str(device))
+        self.emit(E.DEVICE, device=str(device))
 
     # --- for the runner ------------------------------------------------------------------------
     def request_stop(self, reason: str) -> None:

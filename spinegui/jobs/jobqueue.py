@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spinegui.core import run_events as E
 from spinegui.core.errors import InputError
 from spinegui.jobs import runfolder as rf
 from spinegui.jobs.runner import DEFAULT_GRACE_S, JobHandle, launch, prepare
@@ -161,7 +162,7 @@ class JobQueue:
                 return
             rf.write_status(run_dir, {**status, "state": "cancelled", "ended": rf.utc_now(),
                                       "message": "cancelled before it started"})
-            rf.append_event(run_dir, {"kind": "state", "state": "cancelled", "message": "cancelled before it started"})
+            rf.append_event(run_dir, {"kind": E.STATE, "state": "cancelled", "message": "cancelled before it started"})
             rf.clear_cancel(run_dir)
         except (InputError, OSError):
             pass

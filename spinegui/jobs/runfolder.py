@@ -2,7 +2,8 @@
 
     config.toml    all settings: kind, seed, device, [versions] (spinegui, python, torch, platform)
     status.json    {"state", "started", "ended", "message", "pid", "device", ...}, replaced atomically
-    events.jsonl   one JSON object a line, appended and flushed: {"t": s, "kind": ..., ...}
+    events.jsonl   one JSON object a line, appended and flushed: {"t": s, "kind": ..., ...}; the
+                   kinds and their fields: spinegui/core/run_events.py
     checkpoints/   the job's own business; any file in it means "the job can resume"
     output.log     the job process's stdout/stderr (and faulthandler's dump after a hard crash)
     cancel         present while a cancel is requested (any process may create it)
@@ -27,6 +28,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from spinegui.core import run_events as E
 from spinegui.core.dataset.workspace import atomic_write_bytes
 from spinegui.core.errors import InputError
 from spinegui.jobs import _toml
@@ -284,7 +286,7 @@ def refresh_status(run_dir: str | Path) -> dict[str, Any]:
                   ended=status.get("ended") or utc_now(), stale=True)
     try:
         write_status(run_dir, status)
-        append_event(run_dir, {"kind": "state", "state": status["state"], "message": reason})
+        append_event(run_dir, {"kind": E.STATE, "state": status["state"], "message": reason})
     except OSError:
         pass  # a read-only run folder still reads right
     return status
@@ -336,13 +338,15 @@ def tail_events(run_dir: str | Path, nbytes: int = 65536) -> list[dict[str, Any]
         return []
     if start > 0:
         data = data[data.find(b"\n") + 1:] if b"\n" in data else b""
-    events, _ = _parse(data)
+    events, _ = E.parse_lines(data)
     return events
 
 
 def append_event(run_dir: str | Path, event: dict[str, Any]) -> None:
     """Append one event from outside the job process (the parent after a crash, the stale check).
     Starts a new line if the dead writer left a partial one."""
+    if event.get("kind") not in E.KINDS:
+        raise ValueError(f"unknown event kind {event.get('kind')!r} (spinegui/core/run_events.py lists them)")
     path = Path(run_dir) / EVENTS
     event = {"t": round(last_event_time(run_dir), 3), **event}
     with open(path, "ab") as fh:
@@ -376,23 +380,8 @@ def read_events(run_dir: str | Path, since_offset: int = 0) -> tuple[list[dict[s
         return [], since_offset
     except OSError as exc:
         raise InputError(path, f"cannot read events: {exc.strerror or exc}") from None
-    events, used = _parse(data)
+    events, used = E.parse_lines(data)
     return events, since_offset + used
-
-
-def _parse(data: bytes) -> tuple[list[dict[str, Any]], int]:
-    end = data.rfind(b"\n") + 1  # only complete lines
-    events = []
-    for line in data[:end].splitlines():
-        if not line.strip():
-            continue
-        try:
-            ev = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(ev, dict):
-            events.append(ev)
-    return events, end
 
 
 # --- cancel requests -----------------------------------------------------------------------------
@@ -420,7 +409,7 @@ def can_resume(run_dir: str | Path) -> bool:
 
 # Events that mean the job did some of its work (a step, an epoch, a result), unlike logs, state
 # changes and the progress of filling the cache (which lives in the workspace, not the run).
-_WORK_EVENTS = frozenset({"loss", "epoch", "metric", "sample", "checkpoint", "result"})
+_WORK_EVENTS = frozenset({E.LOSS, E.EPOCH, E.METRIC, E.SAMPLE, E.CHECKPOINT, E.RESULT})
 
 
 def ended_before_first_step(run_dir: str | Path, status: dict[str, Any] | None = None) -> bool:
@@ -433,7 +422,7 @@ def ended_before_first_step(run_dir: str | Path, status: dict[str, Any] | None =
     except InputError:
         return False
     return not any(e.get("kind") in _WORK_EVENTS
-                   or (e.get("kind") == "progress" and e.get("stage") != "cache") for e in events)
+                   or (e.get("kind") == E.PROGRESS and e.get("stage") != "cache") for e in events)
 
 
 # --- listing -------------------------------------------------------------------------------------
@@ -469,7 +458,7 @@ def summarize(run_dir: str | Path) -> RunSummary:
             kind = None
     # The last progress event is the freshest (status.json's copy is throttled, and a crashed job
     # never wrote its last one); status.json's stands in when the tail holds none.
-    prog = next((e for e in reversed(tail_events(run_dir, 16384)) if e.get("kind") == "progress"), None)
+    prog = next((e for e in reversed(tail_events(run_dir, 16384)) if e.get("kind") == E.PROGRESS), None)
     if prog is None:
         prog = status.get("progress") if isinstance(status.get("progress"), dict) else {}
     step, total = prog.get("step"), prog.get("total")

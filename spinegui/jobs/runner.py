@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from spinegui.core import outdir
+from spinegui.core import run_events as E
 from spinegui.core.errors import InputError
 from spinegui.jobs import runfolder as rf
 from spinegui.jobs.child import child_main
@@ -301,7 +302,7 @@ class JobHandle:
         status.update(state=state, ended=rf.utc_now(), message=message, exit_code=exitcode, stale=None)
         try:
             rf.write_status(self.run_dir, status)
-            rf.append_event(self.run_dir, {"kind": "state", "state": state, "message": message})
+            rf.append_event(self.run_dir, {"kind": E.STATE, "state": state, "message": message})
             if state == "cancelled":
                 rf.clear_cancel(self.run_dir)
         except OSError:
@@ -384,7 +385,7 @@ def cancel_run(run_dir: str | Path, grace: float = DEFAULT_GRACE_S, *, wait: boo
         # Not started: the queue that holds it skips it (it checks the cancel file before starting).
         rf.write_status(run_dir, {**status, "state": "cancelled", "ended": rf.utc_now(),
                                   "message": "cancelled before it started"})
-        rf.append_event(run_dir, {"kind": "state", "state": "cancelled", "message": "cancelled before it started"})
+        rf.append_event(run_dir, {"kind": E.STATE, "state": "cancelled", "message": "cancelled before it started"})
         return "cancelled"
     if not wait:
         return status["state"]
@@ -409,7 +410,7 @@ def cancel_run(run_dir: str | Path, grace: float = DEFAULT_GRACE_S, *, wait: boo
         time.sleep(0.05)
     message = f"did not stop within {grace:g} s of the cancel request; killed"
     rf.write_status(run_dir, {**status, "state": "cancelled", "ended": rf.utc_now(), "message": message})
-    rf.append_event(run_dir, {"kind": "state", "state": "cancelled", "message": message})
+    rf.append_event(run_dir, {"kind": E.STATE, "state": "cancelled", "message": message})
     rf.clear_cancel(run_dir)
     return "cancelled"
 

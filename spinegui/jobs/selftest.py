@@ -20,6 +20,7 @@ import os
 import random
 import time
 
+from spinegui.core import run_events as E
 from spinegui.core.dataset.workspace import atomic_write_bytes
 from spinegui.jobs.context import JobContext, JobDiverged
 
@@ -44,7 +45,7 @@ def run(ctx: JobContext) -> None:
 
     def save(at: int) -> None:
         atomic_write_bytes(path, json.dumps({"step": at, "steps": steps}).encode("utf-8"))
-        ctx.emit("checkpoint", step=at, path=f"checkpoints/{CHECKPOINT}")
+        ctx.emit(E.CHECKPOINT, step=at, path=f"checkpoints/{CHECKPOINT}")
 
     rng = random.Random(int(cfg.get("seed", 0)))
     while step < steps:
@@ -64,12 +65,12 @@ def run(ctx: JobContext) -> None:
         if not math.isfinite(loss):
             raise JobDiverged(f"diverged at step {step}")
         epoch = (step - 1) // per_epoch + 1
-        ctx.emit("progress", epoch=epoch, step=step, total=steps)
-        ctx.emit("loss", step=step, loss=round(loss, 6))
+        ctx.emit(E.PROGRESS, epoch=epoch, step=step, total=steps)
+        ctx.emit(E.LOSS, step=step, loss=round(loss, 6))
         if step % every == 0:
             save(step)
         if step % per_epoch == 0 or step == steps:
-            ctx.emit("epoch", epoch=epoch, step=step)
-            ctx.emit("metric", split="val", name="selftest_score", value=round(1.0 - loss, 6), epoch=epoch)
+            ctx.emit(E.EPOCH, epoch=epoch, step=step)
+            ctx.emit(E.METRIC, split="val", name="selftest_score", value=round(1.0 - loss, 6), epoch=epoch)
     if step % every:
         save(step)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from spinegui.core import run_events as E
 from spinegui.core.results.metrics import scores
 from spinegui.gan.checkpoint import load_optimizer, optimizer_tensors
 from spinegui.train import classifier as C
@@ -262,7 +263,7 @@ class ClassifierTrainer:
             st["done"] = True
             self.ctx.log(f"{self.key}: early stop after epoch {st['epoch']} (best validation macro-F1 "
                          f"{st['best_f1']:.3f} at epoch {st['best_epoch']})")
-        self.ctx.emit("epoch", run=self.key, **entry)
-        self.ctx.emit("metric", run=self.key, split="val", name="macro_f1", value=entry["val_macro_f1"],
+        self.ctx.emit(E.EPOCH, run=self.key, **entry)
+        self.ctx.emit(E.METRIC, run=self.key, split="val", name="macro_f1", value=entry["val_macro_f1"],
                       epoch=st["epoch"])
         self.save_last()

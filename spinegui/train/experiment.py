@@ -14,8 +14,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from spinegui.core import run_events as E
 from spinegui.core.dataset.workspace import atomic_write_bytes
 from spinegui.core.results.experiment_folder import FORMAT
 from spinegui.core.results.report import write_report
@@ -55,18 +58,52 @@ def _predictions(path: Path, classes, data, prob) -> None:
 
 
 def run(ctx) -> None:
+    """The job's entry (jobs/registry.py names it): set up, plan, then each protocol in turn; returns
+    early, leaving what is finished on disk, when the job is cancelled."""
+    r = _start(ctx)
+    if not _plan(r):
+        return
+    # 2. per protocol: GANs, synthetic images, classifiers
+    for protocol in r.cfg["protocols"]:
+        if not _run_protocol(r, protocol):
+            return
+    write_results(r.run_dir, r.cfg, r.plans, r.results, r.ledger)
+    try:    # report.html only views results.json: failing to draw it must not fail a finished experiment
+        write_report(r.run_dir)
+    except Exception as exc:
+        ctx.log(f"report.html not written: {exc}")
+    ctx.emit(E.PROGRESS, stage="done", step=r.units, total=r.units)
+
+
+@dataclass
+class _Run:
+    """What the steps of one experiment share."""
+    ctx: Any
+    cfg: dict
+    device: Any                     # torch.device
+    run_dir: Path
+    ledger: Any                     # compute.Ledger
+    index: Any                      # the dataset's index
+    ws: Any                         # its workspace
+    sizes: dict                     # model -> image size
+    selection: Any = None
+    cache: Any = None
+    plans: list = field(default_factory=list)
+    reals: dict = field(default_factory=dict)       # size -> the real images' store
+    results: list = field(default_factory=list)
+    flops: dict = field(default_factory=dict)       # (model, size) -> flops per image
+    units: int = 0                  # epochs to train in all (the progress total)
+    done_units: int = 0
+
+
+def _start(ctx) -> _Run:
+    """Settings, device, compute ledger, dataset index and workspace."""
     import torch
 
-    from spinegui.core.dataset.cache import ImageCache
     from spinegui.core.dataset.vindr import load_index
     from spinegui.core.dataset.workspace import Workspace
-    from spinegui.core.results.metrics import bootstrap, scores
     from spinegui.gan.job import pick_device
-    from spinegui.train import experiment_data as X
-    from spinegui.train.classifier_train import ClassifierTrainer
-    from spinegui.train.compute import Ledger, flops_per_image
-    from spinegui.train.planner import format_table, plan_case
-    from spinegui.train.splits import select
+    from spinegui.train.compute import Ledger
 
     cfg = experiment_config(ctx.config)
     device = pick_device(cfg["device"])
@@ -79,112 +116,177 @@ def run(ctx) -> None:
     ledger = Ledger(device, run_dir / "compute.json", resume=ctx.resume)
     index = load_index(cfg["root"])
     ws = Workspace.for_dataset(index.root, cfg["workspace"] or None)
-    classes, seed = cfg["classes"], cfg["seed"]
     sizes = {m: cfg["size"] or DEFAULT_SIZE[m] for m in cfg["models"]}
-    selection = select(index, classes, max_real=cfg["max_real"], seed=seed)
+    return _Run(ctx, cfg, device, run_dir, ledger, index, ws, sizes)
 
-    # 1. cache, plan, manifest
-    cache = ImageCache(ws.cache_dir)
-    ids = [i.image_id for i in selection.pool + selection.test]
-    with ledger.stage("cache", images=len(ids)) as rec:
-        for size in sorted({X.cache_size(s) for s in sizes.values()}):
-            report = cache.build([(i, index.images[i].path) for i in ids], train_size=size,
-                                 workers=cfg["workers"] or None, should_stop=ctx.should_stop,
-                                 progress=lambda d, t, _: ctx.emit("progress", stage="cache", step=d, total=t))
-            rec["images"] = report.decoded
-            if report.cancelled:
-                return
-    failed = set(cache.failures()) & set(ids)
+
+def _plan(r: _Run) -> bool:
+    """1. cache, plan, manifest; then the real images in memory. False if cancelled."""
+    from spinegui.train import experiment_data as X
+    from spinegui.train.planner import format_table, plan_case
+    from spinegui.train.splits import select
+
+    cfg, ctx, index, seed = r.cfg, r.ctx, r.index, r.cfg["seed"]
+    r.selection = select(index, cfg["classes"], max_real=cfg["max_real"], seed=seed)
+    if not _fill_cache(r):
+        return False
+    ids = [i.image_id for i in r.selection.pool + r.selection.test]
+    failed = set(r.cache.failures()) & set(ids)
     if failed:
         ctx.log(f"{len(failed)} images could not be decoded and are left out")
-        selection = select(index, classes, max_real=cfg["max_real"], seed=seed, skip=failed)
-    for reason, n in selection.left_out.items():
+        r.selection = select(index, cfg["classes"], max_real=cfg["max_real"], seed=seed, skip=failed)
+    for reason, n in r.selection.left_out.items():
         ctx.log(f"left out {n} images: {reason}")
-    plans = plan_case(selection, cfg["protocols"], cfg["strategies"], cfg["per_class"],
+    plans = plan_case(r.selection, cfg["protocols"], cfg["strategies"], cfg["per_class"],
                       val_fraction=cfg["val_fraction"], seed=seed, gan_share=cfg["gan_share"])
-    atomic_write_bytes(run_dir / "plan.json", json.dumps([p.as_dict() for p in plans], indent=1).encode())
-    write_manifest(run_dir, plans)
+    atomic_write_bytes(r.run_dir / "plan.json", json.dumps([p.as_dict() for p in plans], indent=1).encode())
+    write_manifest(r.run_dir, plans)
     ctx.log("plan (images per class):\n" + format_table(plans))
-    ids = [i.image_id for i in selection.pool + selection.test]
-    with ledger.stage("load", images=len(ids) * len(set(sizes.values()))):
-        reals = {s: X.real_store(run_dir, cache, ids, s) for s in sorted(set(sizes.values()))}
+    ids = [i.image_id for i in r.selection.pool + r.selection.test]
+    sizes = sorted(set(r.sizes.values()))
+    with r.ledger.stage("load", images=len(ids) * len(sizes)):
+        r.reals = {s: X.real_store(r.run_dir, r.cache, ids, s) for s in sizes}
+    r.plans = plans
+    r.units = len(plans) * len(cfg["models"]) * cfg["epochs"]
+    return True
 
-    # 2. per protocol: GANs, synthetic images, classifiers
-    results = []
-    units, done_units = len(plans) * len(cfg["models"]) * cfg["epochs"], 0
-    flops: dict = {}
-    for protocol in cfg["protocols"]:
-        pplans = [p for p in plans if p.protocol == protocol]
-        gan_strategies = [p.strategy for p in pplans if any(c.gan for c in p.counts)]
-        need = {name: sorted({s.source_id for p in pplans for s in p.specs if s.origin == "real" and s.label == k
-                              and s.fold != "test" and (protocol == "paper" or s.fold == "train")})
-                for k, name in enumerate(classes) if any(p.counts[k].gan for p in pplans)}
-        gans = X.fit_gans(ctx, cfg, index, ws, protocol, need, device, ledger, gan_strategies) if need else {}
-        if gans is None:
-            return
-        for plan in pplans:
-            synth = {}
-            for size in sorted(set(sizes.values())):
-                store, made, secs = X.synthetic_store(run_dir, plan, reals[size], size, gans, seed, device,
-                                                      cfg["on_the_fly"])
-                synth[size] = store
-                tags = {"protocol": protocol, "strategy": plan.strategy, "size": size}
-                if made.get("geometric"):
-                    ledger.add("augment", secs["geometric"], made["geometric"], **tags)
-                if made.get("gan"):
-                    ledger.add("generate", secs["gan"], made["gan"], **tags)
-            for model in cfg["models"]:
-                key, size = f"{plan.key}-{model}", sizes[model]
-                out = run_dir / "runs" / f"{key}.json"
-                if out.exists():
-                    results.append(json.loads(out.read_text(encoding="utf-8")))
-                    done_units += cfg["epochs"]
-                    continue
-                folds = {f: X.fold_data(plan, f, reals[size], synth[size], cfg["on_the_fly"])
-                         for f in ("train", "val", "test")}
-                trainer = ClassifierTrainer(
-                    model, classes, size, {k: cfg[k] for k in ("optimizer", "lr", "weight_decay", "epochs", "batch",
-                                                               "patience", "seed", "flip")},
-                    device, run_dir / "checkpoints", key, ctx, weights=cfg["weights"].get(model) or None,
-                    augment=X.on_the_fly_augmenter(plan.strategy) if cfg["on_the_fly"] else None)
-                if ctx.resume and trainer.restore():
-                    ctx.log(f"{key}: resumed at epoch {trainer.state['epoch']}")
-                if (model, size) not in flops:
-                    flops[(model, size)] = flops_per_image(trainer.model, size, device)
 
-                def progress(epoch, step, steps, img_s, base=done_units, key=key):
-                    ctx.emit("progress", stage="train", run=key, step=base + epoch, total=units, epoch=epoch + 1,
-                             batch=step, batches=steps, img_s=round(img_s, 1))
+def _fill_cache(r: _Run) -> bool:
+    """Decode the selected images into the workspace cache at every training size. False if cancelled."""
+    from spinegui.core.dataset.cache import ImageCache
+    from spinegui.train import experiment_data as X
 
-                seen = _seen(trainer.state)
-                with ledger.stage("train", protocol=protocol, strategy=plan.strategy, model=model, size=size) as rec:
-                    finished = trainer.fit(folds["train"], folds["val"], progress)
-                    rec["images"] = _seen(trainer.state) - seen
-                    rec["flops_per_image"] = flops[(model, size)]["train"]
-                if not finished:
-                    return
-                done_units += cfg["epochs"]
-                trainer.load_best()
-                with ledger.stage("eval", protocol=protocol, strategy=plan.strategy, model=model, size=size) as rec:
-                    prob = {f: trainer.predict(folds[f]) for f in ("val", "test")}
-                    rec["images"] = len(folds["val"]) + len(folds["test"])
-                result = _result(plan, model, size, trainer, folds, prob, classes, cfg, ledger, flops[(model, size)],
-                                 scores, bootstrap)
-                (run_dir / "predictions").mkdir(exist_ok=True)
-                for f in ("val", "test"):
-                    _predictions(run_dir / "predictions" / f"{key}-{f}.csv", classes, folds[f], prob[f])
-                for f in ("val", "test"):
-                    for name in ("accuracy", "macro_f1", "auroc"):
-                        ctx.emit("metric", run=key, split=f, name=name, value=result[f][name])
-                atomic_write_bytes(out, json.dumps(result, indent=1).encode("utf-8"))
-                results.append(result)
-                write_results(run_dir, cfg, plans, results, ledger)
-    write_results(run_dir, cfg, plans, results, ledger)
-    try:    # report.html only views results.json: failing to draw it must not fail a finished experiment
-        write_report(run_dir)
-    except Exception as exc:
-        ctx.log(f"report.html not written: {exc}")
-    ctx.emit("progress", stage="done", step=units, total=units)
+    ctx, index = r.ctx, r.index
+    r.cache = ImageCache(r.ws.cache_dir)
+    ids = [i.image_id for i in r.selection.pool + r.selection.test]
+    with r.ledger.stage("cache", images=len(ids)) as rec:
+        for size in sorted({X.cache_size(s) for s in r.sizes.values()}):
+            report = r.cache.build([(i, index.images[i].path) for i in ids], train_size=size,
+                                   workers=r.cfg["workers"] or None, should_stop=ctx.should_stop,
+                                   progress=lambda d, t, _: ctx.emit(E.PROGRESS, stage="cache", step=d, total=t))
+            rec["images"] = report.decoded
+            if report.cancelled:
+                return False
+    return True
+
+
+def _run_protocol(r: _Run, protocol: str) -> bool:
+    """One protocol: the GANs its plans need (on its own images), then every plan's synthetic images
+    and models. False if cancelled."""
+    from spinegui.train import experiment_data as X
+
+    cfg, classes = r.cfg, r.cfg["classes"]
+    pplans = [p for p in r.plans if p.protocol == protocol]
+    gan_strategies = [p.strategy for p in pplans if any(c.gan for c in p.counts)]
+    need = {name: sorted({s.source_id for p in pplans for s in p.specs if s.origin == "real" and s.label == k
+                          and s.fold != "test" and (protocol == "paper" or s.fold == "train")})
+            for k, name in enumerate(classes) if any(p.counts[k].gan for p in pplans)}
+    gans = X.fit_gans(r.ctx, cfg, r.index, r.ws, protocol, need, r.device, r.ledger, gan_strategies) if need else {}
+    if gans is None:
+        return False
+    for plan in pplans:
+        synth = _synthetic(r, plan, gans)
+        for model in cfg["models"]:
+            if not _run_model(r, plan, model, synth):
+                return False
+    return True
+
+
+def _synthetic(r: _Run, plan, gans: dict) -> dict:
+    """The plan's synthetic images at every size (made, or read back), their cost in the ledger."""
+    from spinegui.train import experiment_data as X
+
+    synth = {}
+    for size in sorted(set(r.sizes.values())):
+        store, made, secs = X.synthetic_store(r.run_dir, plan, r.reals[size], size, gans, r.cfg["seed"], r.device,
+                                              r.cfg["on_the_fly"])
+        synth[size] = store
+        tags = {"protocol": plan.protocol, "strategy": plan.strategy, "size": size}
+        if made.get("geometric"):
+            r.ledger.add("augment", secs["geometric"], made["geometric"], **tags)
+        if made.get("gan"):
+            r.ledger.add("generate", secs["gan"], made["gan"], **tags)
+    return synth
+
+
+def _run_model(r: _Run, plan, model: str, synth: dict) -> bool:
+    """Train and evaluate one model on one plan; one finished before (runs/<key>.json) is kept as it
+    is, an unfinished one goes on from its checkpoint. False if cancelled."""
+    from spinegui.train import experiment_data as X
+
+    cfg = r.cfg
+    key, size = f"{plan.key}-{model}", r.sizes[model]
+    out = r.run_dir / "runs" / f"{key}.json"
+    if out.exists():
+        r.results.append(json.loads(out.read_text(encoding="utf-8")))
+        r.done_units += cfg["epochs"]
+        return True
+    folds = {f: X.fold_data(plan, f, r.reals[size], synth[size], cfg["on_the_fly"])
+             for f in ("train", "val", "test")}
+    trainer = _trainer(r, plan, model, key, size)
+    if not _fit(r, plan, model, key, size, trainer, folds):
+        return False
+    r.done_units += cfg["epochs"]
+    trainer.load_best()
+    _evaluate(r, plan, model, key, size, trainer, folds, out)
+    return True
+
+
+def _trainer(r: _Run, plan, model: str, key: str, size: int):
+    """The model's trainer, restored from its checkpoint on resume; its flops counted once per size."""
+    from spinegui.train import experiment_data as X
+    from spinegui.train.classifier_train import ClassifierTrainer
+    from spinegui.train.compute import flops_per_image
+
+    cfg = r.cfg
+    trainer = ClassifierTrainer(
+        model, cfg["classes"], size, {k: cfg[k] for k in ("optimizer", "lr", "weight_decay", "epochs", "batch",
+                                                          "patience", "seed", "flip")},
+        r.device, r.run_dir / "checkpoints", key, r.ctx, weights=cfg["weights"].get(model) or None,
+        augment=X.on_the_fly_augmenter(plan.strategy) if cfg["on_the_fly"] else None)
+    if r.ctx.resume and trainer.restore():
+        r.ctx.log(f"{key}: resumed at epoch {trainer.state['epoch']}")
+    if (model, size) not in r.flops:
+        r.flops[(model, size)] = flops_per_image(trainer.model, size, r.device)
+    return trainer
+
+
+def _fit(r: _Run, plan, model: str, key: str, size: int, trainer, folds: dict) -> bool:
+    """Train (the rest of) the model's epochs, its cost in the ledger. False if cancelled."""
+    ctx, units = r.ctx, r.units
+
+    def progress(epoch, step, steps, img_s, base=r.done_units, key=key):
+        ctx.emit(E.PROGRESS, stage="train", run=key, step=base + epoch, total=units, epoch=epoch + 1,
+                 batch=step, batches=steps, img_s=round(img_s, 1))
+
+    seen = _seen(trainer.state)
+    with r.ledger.stage("train", protocol=plan.protocol, strategy=plan.strategy, model=model, size=size) as rec:
+        finished = trainer.fit(folds["train"], folds["val"], progress)
+        rec["images"] = _seen(trainer.state) - seen
+        rec["flops_per_image"] = r.flops[(model, size)]["train"]
+    return finished
+
+
+def _evaluate(r: _Run, plan, model: str, key: str, size: int, trainer, folds: dict, out: Path) -> None:
+    """The best epoch's model on validation and test: predictions, metrics, runs/<key>.json, and
+    results.json rewritten with it."""
+    from spinegui.core.results.metrics import bootstrap, scores
+
+    cfg, classes, run_dir = r.cfg, r.cfg["classes"], r.run_dir
+    with r.ledger.stage("eval", protocol=plan.protocol, strategy=plan.strategy, model=model, size=size) as rec:
+        prob = {f: trainer.predict(folds[f]) for f in ("val", "test")}
+        rec["images"] = len(folds["val"]) + len(folds["test"])
+    result = _result(plan, model, size, trainer, folds, prob, classes, cfg, r.ledger, r.flops[(model, size)],
+                     scores, bootstrap)
+    (run_dir / "predictions").mkdir(exist_ok=True)
+    for f in ("val", "test"):
+        _predictions(run_dir / "predictions" / f"{key}-{f}.csv", classes, folds[f], prob[f])
+    for f in ("val", "test"):
+        for name in ("accuracy", "macro_f1", "auroc"):
+            r.ctx.emit(E.METRIC, run=key, split=f, name=name, value=result[f][name])
+    atomic_write_bytes(out, json.dumps(result, indent=1).encode("utf-8"))
+    r.results.append(result)
+    write_results(run_dir, cfg, r.plans, r.results, r.ledger)
 
 
 def _seen(state: dict) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from spinegui.core.errors import InputError
+from spinegui.core.params import Param, ParamSet
 from spinegui.train.planner import PROTOCOLS, STRATEGIES, check_choice, parse_per_class
 from spinegui.train.splits import resolve_classes
 
@@ -13,18 +14,52 @@ MODELS = ("vgg16", "inception_v3", "resnet18")     # the classifiers (spinegui.t
 MIN_SIZE = {"vgg16": 32, "inception_v3": 75, "resnet18": 32}
 DEFAULT_SIZE = {"vgg16": 224, "inception_v3": 299, "resnet18": 224}
 
-DEFAULTS: dict[str, Any] = {
-    "workspace": "", "case": "", "models": ["resnet18"], "strategies": list(STRATEGIES),
-    "protocols": list(PROTOCOLS), "size": 0, "epochs": 30, "batch": 32, "optimizer": "adamw", "lr": 0.0,
-    "weight_decay": 1e-4, "patience": 5, "flip": False, "per_class": "balance", "gan_share": 0.5,
-    "val_fraction": 0.2, "max_real": 0, "on_the_fly": False, "gan_arch": "wgan-gp", "gan_epochs": 200,
-    "gan_size": 64, "gan_width": 32, "bootstrap": 200, "device": "auto", "seed": 0, "workers": 0, "threads": 0,
-    "weights": {},
-}
-_RANGES = {"size": (0, 1024), "epochs": (1, 10000), "batch": (2, 4096), "patience": (0, 10000),
-           "max_real": (0, 10**7), "gan_epochs": (1, 100000), "gan_width": (8, 256), "bootstrap": (0, 100000),
-           "seed": (0, 2**31 - 1), "workers": (0, 256), "threads": (0, 1024), "lr": (0.0, 10.0),
-           "weight_decay": (0.0, 10.0), "gan_share": (0.0, 1.0), "val_fraction": (0.01, 0.99)}
+# 0 stands for "the default" for size, lr, workers and threads (zero_is_default): the command line
+# refuses an explicit 0, the config (a resumed run's config.toml) holds it.
+EXPERIMENT = ParamSet((
+    Param("models", "list", ["resnet18"], choices=MODELS, help="comma-separated: vgg16, inception_v3, resnet18",
+          shown_default="resnet18, the one that trains on a CPU"),
+    Param("strategies", "list", list(STRATEGIES), choices=STRATEGIES, help="comma-separated",
+          shown_default="all four"),
+    Param("protocols", "list", list(PROTOCOLS), choices=PROTOCOLS, cli=False,   # --protocol safe|paper|both
+          help="split protocols: safe, paper"),
+    Param("size", "int", 0, 0, 1024, zero_is_default=True, help="input size in px",
+          shown_default="224, 299 for inception_v3"),
+    Param("epochs", "int", 30, 1, 10000, help="classifier epochs at most"),
+    Param("patience", "int", 5, 0, 10000,
+          help="early stop after this many epochs without a better validation macro-F1; 0: never"),
+    Param("batch", "int", 32, 2, 4096, help="images per training step"),
+    Param("optimizer", "choice", "adamw", choices=("adamw", "sgd"), help="the classifier's optimiser"),
+    Param("lr", "float", 0.0, 0.0, 10.0, zero_is_default=True, help="learning rate, cosine schedule",
+          shown_default="adamw 1e-3, sgd 1e-2; ten times less with --weights"),
+    Param("weight_decay", "float", 1e-4, 0.0, 10.0, cli=False, help="the optimiser's weight decay"),
+    Param("flip", "bool", False, help="random horizontal flips while training"),
+    Param("per_class", "text", "balance", help="target images per class: balance (grow every class to the "
+                                               "largest) or a number such as 4000 (the preprint's)"),
+    Param("on_the_fly", "bool", False, help="draw the geometric copies anew each epoch on the device instead "
+                                            "of pre-generating them"),
+    Param("max_real", "int", 0, 0, 10**7, help="at most this many real images per class (e.g. 1000, as the "
+                                               "preprint's No finding); 0: all"),
+    Param("val_fraction", "float", 0.2, 0.01, 0.99, help="validation share"),
+    Param("gan_share", "float", 0.5, 0.0, 1.0, cli=False, help="share of GAN samples in the hybrid strategy"),
+    Param("gan_arch", "choice", "wgan-gp", choices=("wgan-gp", "wgan", "dcgan"), cli=False,
+          help="the GAN of the gan and hybrid strategies"),
+    Param("gan_epochs", "int", 200, 1, 100000, help="GAN epochs per class", shown_default="200, the preprint's"),
+    Param("gan_size", "choice", 64, choices=(64, 128, 256), help="GAN image side in px"),
+    Param("gan_width", "int", 32, 8, 256, help="GAN feature maps"),
+    Param("bootstrap", "int", 200, 0, 100000, help="resamples for the 95% CIs"),
+    Param("device", "choice", "auto", choices=("auto", "cpu", "cuda"), help="auto: the GPU when there is one"),
+    Param("seed", "int", 0, 0, 2**31 - 1, help="one seed for splits, sampling and training"),
+    Param("workers", "int", 0, 0, 256, zero_is_default=True, help="cache decoding processes",
+          shown_default="all cores"),
+    Param("threads", "int", 0, 0, 1024, zero_is_default=True,
+          help="CPU threads for torch; 1 is often faster on a CPU that other programs keep busy",
+          shown_default="torch's"),
+), what="experiment setting")
+
+DEFAULTS: dict[str, Any] = {"workspace": "", "case": "", **EXPERIMENT.defaults(), "weights": {}}
+# Checked by planner functions of their own (their messages name the model or strategy).
+_CHECKED_ELSEWHERE = ("models", "strategies", "protocols", "per_class")
 
 
 def experiment_config(values: dict[str, Any]) -> dict[str, Any]:
@@ -37,19 +72,12 @@ def experiment_config(values: dict[str, Any]) -> dict[str, Any]:
     cfg["strategies"] = check_choice(list(cfg["strategies"]), STRATEGIES, "strategy")
     cfg["protocols"] = check_choice(list(cfg["protocols"]), PROTOCOLS, "protocol")
     cfg["per_class"] = parse_per_class(cfg["per_class"])
-    for key, (low, high) in _RANGES.items():
-        value = cfg[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-            raise InputError(None, f"{key.replace('_', '-')} must be a number from {low} to {high}, got {value!r}")
+    settings = {p.name: cfg[p.name] for p in EXPERIMENT if p.name not in _CHECKED_ELSEWHERE}
+    checked = EXPERIMENT.validate(settings)
+    cfg.update({k: checked[k] for k in settings})
     for model in cfg["models"]:
         if cfg["size"] and cfg["size"] < MIN_SIZE[model]:
             raise InputError(None, f"{model} needs images of at least {MIN_SIZE[model]} px, got --size {cfg['size']}")
-    choices = {"optimizer": ("adamw", "sgd"), "device": ("auto", "cpu", "cuda"),
-               "gan_arch": ("wgan-gp", "wgan", "dcgan"), "gan_size": (64, 128, 256)}
-    for key, allowed in choices.items():
-        if cfg[key] not in allowed:
-            raise InputError(None, f"{key.replace('_', '-')} must be one of {', '.join(map(str, allowed))}, "
-                                   f"got {cfg[key]!r}")
     unknown = set(cfg["weights"]) - set(MODELS)
     if unknown:
         raise InputError(None, f"weights for unknown model '{sorted(unknown)[0]}' (models: {', '.join(MODELS)})")

@@ -24,6 +24,7 @@ import torch
 
 from spinegui.augment.pipeline import Augmenter
 from spinegui.augment.presets import load_preset
+from spinegui.core import run_events as E
 from spinegui.core.dataset.cache import DEFAULT_TRAIN_SIZE, ImageCache
 from spinegui.core.dataset.vindr import LESION_TYPES
 from spinegui.core.dataset.workspace import atomic_write_bytes
@@ -181,13 +182,13 @@ class _GanContext:
         self.ctx, self.run_dir, self.protocol = ctx, run_dir, protocol
 
     def emit(self, kind: str, **fields) -> None:
-        if kind == "sample":
+        if kind == E.SAMPLE:
             fields["path"] = str(Path("gan") / self.protocol / fields["path"])
-        if kind in ("progress", "sample", "log", "epoch"):
-            self.ctx.emit("gan_epoch" if kind == "epoch" else kind, stage="gan", protocol=self.protocol, **fields)
+        if kind in (E.PROGRESS, E.SAMPLE, E.LOG, E.EPOCH):   # the GAN's losses stay out of the experiment's
+            self.ctx.emit(E.GAN_EPOCH if kind == E.EPOCH else kind, stage="gan", protocol=self.protocol, **fields)
 
     def log(self, message: str, **fields) -> None:
-        self.emit("log", message=f"GAN ({self.protocol}): {message}", **fields)
+        self.emit(E.LOG, message=f"GAN ({self.protocol}): {message}", **fields)
 
     def should_stop(self) -> bool:
         return self.ctx.should_stop()

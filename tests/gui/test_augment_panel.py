@@ -27,7 +27,7 @@ from spinegui.core.dataset.vindr import load_index
 from spinegui.core.dicom.reader import read_image
 from spinegui.ui.augment.engine import Reply
 from spinegui.ui.augment.panel import PREPARING, AugmentPanel
-from spinegui.ui.common.knob_widgets import KnobRow
+from spinegui.ui.common.param_form import ParamRow
 from spinegui.ui.viewer.view import ViewerImage
 
 EDITORS = {"float": QLabeledDoubleSlider, "range": QLabeledDoubleRangeSlider, "choice": QComboBox}
@@ -91,8 +91,8 @@ def other_value(knob):
     return (knob.choices[0],)
 
 
-def set_through_widget(row: KnobRow, value):
-    knob, w = row.knob, row.editor
+def set_through_widget(row: ParamRow, value):
+    knob, w = row.param, row.editor
     if knob.kind in ("float", "range"):
         w.setValue(value)
     elif knob.kind == "choice":
@@ -109,7 +109,7 @@ def test_every_knob_has_its_widget_tooltip_and_section(panel):
     assert [g for g in GROUPS if g in panel.form.sections] == list(panel.form.sections)
     for knob in KNOBS:
         row = rows[knob.name]
-        if knob.kind == "angles":
+        if knob.kind == "subset":
             assert [c.text() for c in row.editor.findChildren(QCheckBox)] == [f"{c}{knob.unit}" for c in knob.choices]
         else:
             assert isinstance(row.editor, EDITORS[knob.kind])

@@ -166,90 +166,101 @@ def _implant(sc: Scene, sites: _Sites, rng) -> Painter:
     cage = rng.choice(["none", "titanium", "peek"], p=[0.45, 0.3, 0.25])
     jitter = rng.normal(0, 1, (len(levels), 4))
 
-    def screw(cv, head, tip, r):
-        t = capsule_t(head, tip)
-        pitch = max(2.5 * mm / np.linalg.norm(tip - head), 1e-3)
-
-        def threads(xs, ys, d):  # 2.5 mm thread pitch along the shaft
-            return 0.82 + 0.18 * np.cos(t(xs, ys) * (2 * np.pi / pitch))
-
-        b = cv.paint(sdf_capsule(head, tip, r), bbox_of([head, tip], r), density=METAL, soft=1.0, mod=threads)
-        return [b, ellipse(cv, head, 5.5 * mm, 4.5 * mm, 0.0, density=METAL, soft=1.0)]
-
-    def anterior_plate(cv):  # cervical fusion: an anterior plate with two screws per body
-        boxes = []
-        vs = [sc.verts[li] for li in levels]
-        if sc.view == "lateral":
-            pts = [v.local(0.5 * v.D + 1.5 * mm, f * v.H) for v in vs for f in (0.3, -0.3)]
-            boxes.append(polyline(cv, [pts[0] + _unit(pts[0] - pts[-1]) * 3 * mm] + pts
-                                  + [pts[-1] + _unit(pts[-1] - pts[0]) * 3 * mm], 1.2 * mm, density=METAL, soft=1.0))
-            for v in vs:
-                for f in (0.25, -0.25):
-                    head = v.local(0.5 * v.D + 1.5 * mm, f * v.H)
-                    tip = head + _unit(v.local(-0.25 * v.D, f * 0.4 * v.H) - head) * 14 * mm
-                    boxes += [cv.paint(sdf_capsule(head, tip, 2.0 * mm), bbox_of([head, tip], 2 * mm), density=METAL)]
-        else:
-            top, bot = vs[0].local(0, 0.35 * vs[0].H), vs[-1].local(0, -0.35 * vs[-1].H)
-            w = 0.32 * vs[0].D
-            e = vs[0].e_ant
-            boxes.append(convex(cv, [top + e * w, top - e * w, bot - e * w, bot + e * w], density=1.0, soft=1.0))
-            mid = (top + bot) / 2
-            convex(cv, [mid + (q - mid) * 0.5 for q in (top + e * w, top - e * w, bot - e * w, bot + e * w)],
-                   density=-0.6, soft=1.0)
-            for v in vs:
-                for sg in (-1, 1):
-                    boxes.append(ellipse(cv, v.local(sg * 0.2 * v.D, 0.1 * v.H), 2.6 * mm, 2.6 * mm, density=METAL))
-        return boxes + cage_boxes(cv)
-
-    def cage_boxes(cv):
-        boxes = []
-        if cage != "none":
-            u, lo = sc.verts[levels[0]], sc.verts[levels[1]]
-            a, b = (u.corners[3] + lo.corners[0]) / 2, (u.corners[2] + lo.corners[1]) / 2
-            ctr, ax, hh = (a + b) / 2, _unit(a - b), 0.42 * np.linalg.norm(u.corners[3] - lo.corners[0])
-            hh = max(hh, 2 * mm)
-            nn = _unit(u.origin - lo.origin)
-            half = 0.3 * np.linalg.norm(a - b)
-            quad = [ctr + ax * half + nn * hh, ctr - ax * half + nn * hh, ctr - ax * half - nn * hh,
-                    ctr + ax * half - nn * hh]
-            if cage == "titanium":
-                boxes.append(convex(cv, quad, density=1.6, soft=1.0))
-                convex(cv, [ctr + (q - ctr) * 0.55 for q in quad], density=-1.0, soft=1.0)
-            else:
-                boxes.append(convex(cv, quad, density=0.05, soft=1.5))
-                for f in (-0.8, 0.8):
-                    boxes.append(ellipse(cv, ctr + ax * half * f, 1.0 * mm, 1.0 * mm, density=METAL, soft=1.0))
-        return boxes
-
     def paint(cv):
         if sc.region == "cervical":
-            return anterior_plate(cv)
-        boxes, heads = [], {-1: [], 1: []}
-        for k, li in enumerate(levels):
-            v = sc.verts[li]
-            D, H = v.D, v.H
-            for sg in (-1, 1):
-                j = jitter[k] * mm
-                if sc.view == "lateral":
-                    head = v.local(-0.98 * D + j[0] + sg * 1.5 * mm, 0.2 * H + j[1] + sg * mm)
-                    aim = v.local(0.45 * D, 0.08 * H + (0.1 * H if v.kind == "sacrum" else 0))
-                    ln = min(45 * mm * (1 - 0.06 * (sg + 1)), 0.92 * np.linalg.norm(aim - head))
-                else:
-                    head = v.local(sg * 0.44 * D + j[0], 0.2 * H + j[1])
-                    aim = v.local(sg * 0.06 * D, 0.12 * H)
-                    ln = np.linalg.norm(aim - head)
-                tip = head + _unit(aim - head) * ln
-                boxes += screw(cv, head, tip, 3.25 * mm)
-                heads[sg].append(head)
-        for hs in heads.values():
-            if len(hs) >= 2:
-                ends = [hs[0] + _unit(hs[0] - hs[-1]) * 6 * mm, hs[-1] + _unit(hs[-1] - hs[0]) * 6 * mm]
-                pts = [ends[0]] + hs + [ends[1]]
-                boxes.append(polyline(cv, pts, 2.75 * mm, density=METAL, soft=1.0))
-        boxes += cage_boxes(cv)
+            return _anterior_plate(cv, sc, levels, mm) + _cage(cv, sc, levels, cage, mm)
+        boxes = _pedicle_screws(cv, sc, levels, jitter, mm)
+        boxes += _cage(cv, sc, levels, cage, mm)
         return boxes
 
     return paint
+
+
+def _screw(cv: Canvas, head, tip, r: float, mm: float) -> list:
+    t = capsule_t(head, tip)
+    pitch = max(2.5 * mm / np.linalg.norm(tip - head), 1e-3)
+
+    def threads(xs, ys, d):  # 2.5 mm thread pitch along the shaft
+        return 0.82 + 0.18 * np.cos(t(xs, ys) * (2 * np.pi / pitch))
+
+    b = cv.paint(sdf_capsule(head, tip, r), bbox_of([head, tip], r), density=METAL, soft=1.0, mod=threads)
+    return [b, ellipse(cv, head, 5.5 * mm, 4.5 * mm, 0.0, density=METAL, soft=1.0)]
+
+
+def _anterior_plate(cv: Canvas, sc: Scene, levels: list, mm: float) -> list:
+    """Cervical fusion: an anterior plate with two screws per body."""
+    boxes = []
+    vs = [sc.verts[li] for li in levels]
+    if sc.view == "lateral":
+        pts = [v.local(0.5 * v.D + 1.5 * mm, f * v.H) for v in vs for f in (0.3, -0.3)]
+        boxes.append(polyline(cv, [pts[0] + _unit(pts[0] - pts[-1]) * 3 * mm] + pts
+                              + [pts[-1] + _unit(pts[-1] - pts[0]) * 3 * mm], 1.2 * mm, density=METAL, soft=1.0))
+        for v in vs:
+            for f in (0.25, -0.25):
+                head = v.local(0.5 * v.D + 1.5 * mm, f * v.H)
+                tip = head + _unit(v.local(-0.25 * v.D, f * 0.4 * v.H) - head) * 14 * mm
+                boxes += [cv.paint(sdf_capsule(head, tip, 2.0 * mm), bbox_of([head, tip], 2 * mm), density=METAL)]
+    else:
+        top, bot = vs[0].local(0, 0.35 * vs[0].H), vs[-1].local(0, -0.35 * vs[-1].H)
+        w = 0.32 * vs[0].D
+        e = vs[0].e_ant
+        boxes.append(convex(cv, [top + e * w, top - e * w, bot - e * w, bot + e * w], density=1.0, soft=1.0))
+        mid = (top + bot) / 2
+        convex(cv, [mid + (q - mid) * 0.5 for q in (top + e * w, top - e * w, bot - e * w, bot + e * w)],
+               density=-0.6, soft=1.0)
+        for v in vs:
+            for sg in (-1, 1):
+                boxes.append(ellipse(cv, v.local(sg * 0.2 * v.D, 0.1 * v.H), 2.6 * mm, 2.6 * mm, density=METAL))
+    return boxes
+
+
+def _cage(cv: Canvas, sc: Scene, levels: list, cage: str, mm: float) -> list:
+    """An interbody cage in the fused disc: titanium (dense, hollow) or PEEK (faint, two metal markers)."""
+    boxes = []
+    if cage != "none":
+        u, lo = sc.verts[levels[0]], sc.verts[levels[1]]
+        a, b = (u.corners[3] + lo.corners[0]) / 2, (u.corners[2] + lo.corners[1]) / 2
+        ctr, ax, hh = (a + b) / 2, _unit(a - b), 0.42 * np.linalg.norm(u.corners[3] - lo.corners[0])
+        hh = max(hh, 2 * mm)
+        nn = _unit(u.origin - lo.origin)
+        half = 0.3 * np.linalg.norm(a - b)
+        quad = [ctr + ax * half + nn * hh, ctr - ax * half + nn * hh, ctr - ax * half - nn * hh,
+                ctr + ax * half - nn * hh]
+        if cage == "titanium":
+            boxes.append(convex(cv, quad, density=1.6, soft=1.0))
+            convex(cv, [ctr + (q - ctr) * 0.55 for q in quad], density=-1.0, soft=1.0)
+        else:
+            boxes.append(convex(cv, quad, density=0.05, soft=1.5))
+            for f in (-0.8, 0.8):
+                boxes.append(ellipse(cv, ctr + ax * half * f, 1.0 * mm, 1.0 * mm, density=METAL, soft=1.0))
+    return boxes
+
+
+def _pedicle_screws(cv: Canvas, sc: Scene, levels: list, jitter: np.ndarray, mm: float) -> list:
+    """Lumbar fusion: two pedicle screws per level, joined by a rod on each side."""
+    boxes, heads = [], {-1: [], 1: []}
+    for k, li in enumerate(levels):
+        v = sc.verts[li]
+        D, H = v.D, v.H
+        for sg in (-1, 1):
+            j = jitter[k] * mm
+            if sc.view == "lateral":
+                head = v.local(-0.98 * D + j[0] + sg * 1.5 * mm, 0.2 * H + j[1] + sg * mm)
+                aim = v.local(0.45 * D, 0.08 * H + (0.1 * H if v.kind == "sacrum" else 0))
+                ln = min(45 * mm * (1 - 0.06 * (sg + 1)), 0.92 * np.linalg.norm(aim - head))
+            else:
+                head = v.local(sg * 0.44 * D + j[0], 0.2 * H + j[1])
+                aim = v.local(sg * 0.06 * D, 0.12 * H)
+                ln = np.linalg.norm(aim - head)
+            tip = head + _unit(aim - head) * ln
+            boxes += _screw(cv, head, tip, 3.25 * mm, mm)
+            heads[sg].append(head)
+    for hs in heads.values():
+        if len(hs) >= 2:
+            ends = [hs[0] + _unit(hs[0] - hs[-1]) * 6 * mm, hs[-1] + _unit(hs[-1] - hs[0]) * 6 * mm]
+            pts = [ends[0]] + hs + [ends[1]]
+            boxes.append(polyline(cv, pts, 2.75 * mm, density=METAL, soft=1.0))
+    return boxes
 
 
 def _stenosis(sc: Scene, sites: _Sites, rng) -> Painter:

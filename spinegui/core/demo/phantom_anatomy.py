@@ -8,6 +8,7 @@ endplate tilts and lay the bodies out around a slightly scoliotic midline.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -115,13 +116,25 @@ def build_scene(region: str, view: str, h: int, w: int, rng: np.random.Generator
     lord = np.radians(rng.uniform(40, 60) if lumbar else rng.uniform(12, 38))
     slope = np.radians(np.clip(0.55 * np.degrees(lord) + rng.normal(6, 4), 25, 45) if lumbar
                        else np.clip(0.55 * np.degrees(lord) + rng.normal(8, 4), 15, 40))
+    raw, base_corners = _sagittal_chain(table, lumbar, size, lord, slope, rng)
+    to_px, rot = _frame_transform(raw, lumbar, view, h, w, s, rng)
+    verts = _place_bodies(raw, view, s, to_px)
+    verts.append(_base_vertebra(base_corners, verts[-1], lumbar, view, size, s, slope, to_px))
+    for v in verts:
+        v.dens = rng.uniform(0.85, 1.15) * (0.5 if view == "lateral" else 0.42)
+    fld, p = _exposure(verts, h, w, s, size, rot, rng)
+    return Scene(region, view, h, w, s, verts, fld, p)
 
-    # Sagittal chain in mm (x anterior, y down) from the base endplate upwards.
+
+def _sagittal_chain(table: list, lumbar: bool, size: float, lord: float, slope: float,
+                    rng: np.random.Generator) -> tuple[list, tuple]:
+    """The chain in mm (x anterior, y down) from the base endplate upwards: (name, AP width mm, corners
+    mm, endplate tilt, disc below mm) per vertebra, bottom to top, and the base endplate's corners."""
     e = np.array([np.cos(slope), np.sin(slope)])
     base_c, base_D = np.zeros(2), (48.0 if lumbar else 20.0) * size
     post = base_c - e * base_D / 2
     base_corners = (post.copy(), post + e * base_D)
-    raw = []  # (name, AP width mm, corners mm, endplate tilt, disc below mm), bottom to top
+    raw = []
     prev_D = base_D
     for name, ha, hp, depth, width, disc, w_disc, w_body in table:
         ha, hp, depth, width, disc = (x * size * rng.uniform(0.95, 1.05) for x in (ha, hp, depth, width, disc))
@@ -139,9 +152,13 @@ def build_scene(region: str, view: str, h: int, w: int, rng: np.random.Generator
         raw.append((name, width, np.array([as_, ps, pi, ai]), np.arctan2(e[1], e[0]), disc))
         e = _unit(as_ - ps)
         post, prev_D = ps, depth
+    return raw, base_corners
 
-    # Place in the frame: L3 / C5 at a random spot near the middle (lateral: a little right of centre,
-    # leaving room for the posterior elements), everything slightly rotated.
+
+def _frame_transform(raw: list, lumbar: bool, view: str, h: int, w: int, s: float,
+                     rng: np.random.Generator) -> tuple[Callable, float]:
+    """mm -> px, and the rotation (rad). Places L3 / C5 at a random spot near the middle (lateral: a
+    little right of centre, leaving room for the posterior elements), everything slightly rotated."""
     idx = [r[0] for r in raw].index("L3" if lumbar else "C5")
     target = np.array([w * rng.uniform(0.52, 0.62) if view == "lateral" else w * rng.uniform(0.46, 0.54),
                        h * ((0.47 if lumbar else 0.56) + rng.uniform(-0.07, 0.07))])
@@ -161,7 +178,11 @@ def build_scene(region: str, view: str, h: int, w: int, rng: np.random.Generator
             y = p[..., 1] - centre_mm[1]
             x = bend * np.sin(y / 120.0 + phase) - bend * np.sin(phase)
             return np.stack([x, y], -1) @ R.T * s + target
+    return to_px, rot
 
+
+def _place_bodies(raw: list, view: str, s: float, to_px: Callable) -> list[Vertebra]:
+    """The chain's vertebrae in pixels, top to bottom, each knowing the discs above and below it."""
     verts: list[Vertebra] = []
     for name, width, c_mm, tilt, disc in raw:
         kind = "cervical" if name.startswith("C") else ("lumbar" if name.startswith("L") else "thoracic")
@@ -185,29 +206,36 @@ def build_scene(region: str, view: str, h: int, w: int, rng: np.random.Generator
     for upper, lower in zip(verts[:-1], verts[1:]):
         lower.disc_above = upper.disc_below
     verts[0].disc_above = verts[0].disc_below
-    # The base: the sacrum (lumbar) or T3 stub (cervical), hung off the base endplate.
+    return verts
+
+
+def _base_vertebra(base_corners: tuple, lowest: Vertebra, lumbar: bool, view: str, size: float, s: float,
+                   slope: float, to_px: Callable) -> Vertebra:
+    """The base: the sacrum (lumbar) or T3 stub (cervical), hung off the base endplate under `lowest`."""
     bp, ba = base_corners
     if view == "lateral":
         bc = to_px([ba, bp])
         e_b = _unit(bc[0] - bc[1])
     else:
         mid = to_px((bp + ba) / 2)
-        n = verts[-1].n_up
+        n = lowest.n_up
         e_b = np.array([-n[1], n[0]])
         half = (52.0 if lumbar else 30.0) * size * s / 2
         bc = np.array([mid - e_b * half, mid + e_b * half])  # left first, like the bodies
         e_b = -e_b
-    n_b = _perp_up(e_b) if view == "lateral" else verts[-1].n_up
+    n_b = _perp_up(e_b) if view == "lateral" else lowest.n_up
     Hb = (30.0 if lumbar else 17.0) * size * s
     Db = np.linalg.norm(bc[0] - bc[1])
     corners = np.array([bc[0], bc[1], bc[1] - n_b * Hb, bc[0] - n_b * Hb])
-    verts.append(Vertebra("S1" if lumbar else "T3", "sacrum" if lumbar else "thoracic", corners,
-                          corners.mean(axis=0), e_b, n_b, Hb, Db, float(slope), disc_above=verts[-1].disc_below,
-                          disc_below=(4.0 * s)))
-    for v in verts:
-        v.dens = rng.uniform(0.85, 1.15) * (0.5 if view == "lateral" else 0.42)
+    return Vertebra("S1" if lumbar else "T3", "sacrum" if lumbar else "thoracic", corners,
+                    corners.mean(axis=0), e_b, n_b, Hb, Db, float(slope), disc_above=lowest.disc_below,
+                    disc_below=(4.0 * s))
 
-    # The exposed field: usually most of the frame, sometimes a visibly collimated (rotated) rectangle.
+
+def _exposure(verts: list[Vertebra], h: int, w: int, s: float, size: float, rot: float,
+              rng: np.random.Generator) -> tuple[tuple, dict]:
+    """The exposed field (usually most of the frame, sometimes a visibly collimated, rotated rectangle)
+    and the per-image soft-tissue and acquisition parameters."""
     m = [rng.uniform(0.0, 0.06) if rng.random() < 0.45 else -0.02 for _ in range(4)]
     fld = (m[0] * w, m[1] * h, w * (1 - m[2]), h * (1 - m[3]), np.radians(rng.normal(0, 1.2)))
     p = {
@@ -217,7 +245,7 @@ def build_scene(region: str, view: str, h: int, w: int, rng: np.random.Generator
         "crest": rng.uniform(-0.4, 0.4), "marker": str(rng.choice(["", "L", "R"], p=[0.4, 0.3, 0.3])),
         "marker_pos": rng.uniform(0.05, 0.2, 2), "marker_left": bool(verts[0].origin[0] > w / 2),
     }
-    return Scene(region, view, h, w, s, verts, fld, p)
+    return fld, p
 
 
 def body_outline(c: np.ndarray, chamfer: float) -> np.ndarray:

@@ -45,12 +45,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from spinegui.augment.knobs import ConfigError, validate
+from spinegui.augment.knobs import KNOB_SET, ConfigError, validate
 from spinegui.core.dicom.display import levels_and_lut
 from spinegui.ui.augment.engine import AugmentEngine, Reply, Request
 from spinegui.ui.augment.presets import AugmentPresetsMixin
 from spinegui.ui.augment.source import AugmentSource, aspect, params_text, source_extent
-from spinegui.ui.common.knob_widgets import KnobForm
+from spinegui.ui.common.param_form import ParamForm
 from spinegui.ui.viewer.draw_grid import GRID_COLS, GRID_ROWS, DrawGrid
 from spinegui.ui.viewer.view import ImageViewer, ViewerImage
 
@@ -87,7 +87,7 @@ class AugmentPanel(AugmentPresetsMixin, QWidget):
         self.last_latency_ms = 0.0     # knob change to that preview on screen
         self.value_range: tuple[float, float] | None = None   # the worker's, for the current image
 
-        self.form = KnobForm()
+        self.form = ParamForm(KNOB_SET)
         self.form.changed.connect(self._on_knobs_changed)
         self.original = ImageViewer()
         self.augmented = ImageViewer()

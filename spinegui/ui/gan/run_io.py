@@ -12,6 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
+from spinegui.core import run_events as E
 from spinegui.core.errors import InputError
 from spinegui.jobs import read_config, read_events, read_status
 from spinegui.ui.gan.runs_list import STATE_COLOURS
@@ -53,7 +54,7 @@ def run_overview(run: Path) -> dict:
 def task_outcome(task: Path) -> tuple[dict, dict]:
     """A sampling/quality job's final status and its "result" event."""
     events, _ = read_events(task)
-    return read_status(task), next((e for e in reversed(events) if e.get("kind") == "result"), {})
+    return read_status(task), next((e for e in reversed(events) if e.get("kind") == E.RESULT), {})
 
 
 def new_folder(parent: Path, prefix: str, classes: list[str], stamp: bool = True) -> Path:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from spinegui.core import run_events as E
 from spinegui.core.errors import InputError
 from spinegui.jobs import read_events, refresh_status
 
@@ -41,24 +42,24 @@ def digest(events: list[dict[str, Any]]) -> Digest:
         kind, model = ev.get("kind"), ev.get("model")
         if isinstance(ev.get("t"), (int, float)):
             d.last_t = float(ev["t"])
-        if model and model not in d.models and kind in ("loss", "progress", "epoch", "sample"):
+        if model and model not in d.models and kind in (E.LOSS, E.PROGRESS, E.EPOCH, E.SAMPLE):
             d.models.append(model)
-        if kind == "loss" and isinstance(ev.get("step"), (int, float)):
+        if kind == E.LOSS and isinstance(ev.get("step"), (int, float)):
             per = cols.setdefault(model or "", {q: ([], []) for q in QUANTITIES})
             for q in QUANTITIES:
                 v = ev.get(q)
                 if isinstance(v, (int, float)) and np.isfinite(v):  # generator is null between its steps
                     per[q][0].append(ev["step"])
                     per[q][1].append(v)
-        elif kind == "progress":
+        elif kind == E.PROGRESS:
             d.progress = ev
-        elif kind == "epoch" and model:
+        elif kind == E.EPOCH and model:
             d.epochs[model] = ev
-        elif kind == "sample" and model and ev.get("path"):
+        elif kind == E.SAMPLE and model and ev.get("path"):
             d.samples[model] = (int(ev.get("epoch") or 0), str(ev["path"]))
-        elif kind == "log" and ev.get("message"):
+        elif kind == E.LOG and ev.get("message"):
             d.logs = (d.logs + [str(ev["message"])])[-KEEP_LOGS:]
-        elif kind == "result":
+        elif kind == E.RESULT:
             d.results.append(ev)
     for model, per in cols.items():
         d.losses[model] = {q: (np.asarray(x, np.float64), np.asarray(y, np.float64)) for q, (x, y) in per.items()}

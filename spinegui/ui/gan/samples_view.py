@@ -316,6 +316,20 @@ class SampleBrowser(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.folder = ""
+        self._build_controls()
+        top, make_row, quality_row = self._control_rows()
+        sampled_group = self._build_sampled_group(make_row)
+        quality_group = self._build_quality_group(quality_row)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(sampled_group)
+        split.addWidget(quality_group)
+        split.setSizes([520, 480])
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(split, 1)
+        self.histogram.hide()
+
+    def _build_controls(self) -> None:
         self.n = QSpinBox(minimum=1, maximum=100000, value=20)
         self.n.setToolTip("synthetic images written per class")
         self.last_epochs = QSpinBox(minimum=0, maximum=1000, value=0)
@@ -339,6 +353,8 @@ class SampleBrowser(QWidget):
         self.message = QLabel("")
         self.message.setWordWrap(True)
 
+    def _control_rows(self) -> tuple[QHBoxLayout, QHBoxLayout, QHBoxLayout]:
+        """The class row on top, and the rows of the sampling and the quality controls."""
         top = QHBoxLayout()
         top.addWidget(QLabel("Class"))
         top.addWidget(self.classes)
@@ -352,8 +368,10 @@ class SampleBrowser(QWidget):
         for w in (QLabel("Samples per class"), self.quality_n, self.quality_button):
             quality_row.addWidget(w)
         quality_row.addStretch(1)
+        return top, make_row, quality_row
 
-        # left: the sampled dataset, SYNTHETIC beside real
+    def _build_sampled_group(self, make_row: QHBoxLayout) -> QGroupBox:
+        """Left: the sampled dataset, SYNTHETIC beside real."""
         self.sampled_label = QLabel("No samples yet: Make samples writes a VinDr-layout dataset of "
                                     "SYNTHETIC images.")
         self.sampled_label.setWordWrap(True)
@@ -387,8 +405,10 @@ class SampleBrowser(QWidget):
         g.addLayout(make_row)
         self.sampled_area = _scroll(sampled, lambda: self._fit_tiles())
         g.addWidget(self.sampled_area)
+        return sampled_group
 
-        # right: quality
+    def _build_quality_group(self, quality_row: QHBoxLayout) -> QGroupBox:
+        """Right: the quality report."""
         self.scores = QLabel("No quality report yet: Check quality computes FID, KID and each sample's "
                              "nearest real training image.")
         self.scores.setWordWrap(True)
@@ -407,15 +427,7 @@ class SampleBrowser(QWidget):
         g.addLayout(quality_row)
         self.quality_area = _scroll(quality, lambda: self._fit_tiles())
         g.addWidget(self.quality_area)
-
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(sampled_group)
-        split.addWidget(quality_group)
-        split.setSizes([520, 480])
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(split, 1)
-        self.histogram.hide()
+        return quality_group
 
     def _fit_tiles(self) -> None:
         if not hasattr(self, "quality_area"):

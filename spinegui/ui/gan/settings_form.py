@@ -1,78 +1,22 @@
-"""GAN training settings as widgets, made from `spinegui.gan.settings.SETTINGS` (no range or
-default is written here): a check list of classes with their training-image counts, the common
-settings, and an Advanced section with the rest.
-
-    choices          -> combo box
-    bool             -> check box
-    int              -> spin box (low..high)
-    float            -> double spin box (low..high)
-    None by default  -> text field, empty = the architecture's default (shown as placeholder)
+"""GAN training settings as widgets, made from `spinegui.gan.settings.GAN_SETTINGS` by the one form
+builder (`spinegui.ui.common.param_form`; no range or default is written here): a check list of
+classes with their training-image counts, the common settings, and an Advanced section with the rest.
+A setting whose default is the architecture's is a text field, empty = that default (the placeholder
+says which).
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QLabel,
-    QLineEdit,
-    QListWidget,
-    QListWidgetItem,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
-from superqt import QCollapsible
+from PySide6.QtWidgets import QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
-from spinegui.core.errors import InputError
-from spinegui.gan.settings import ARCH_DEFAULTS, SETTINGS, Setting
+from spinegui.gan.settings import ARCH_DEFAULTS, GAN_SETTINGS, SETTINGS
+from spinegui.ui.common.param_form import ParamForm
 
 # Shown first, in this order; every other setting goes to Advanced.
 COMMON = ("arch", "size", "epochs", "batch", "crops", "conditional", "diffaugment", "device", "seed")
-
-
-def label_of(s: Setting) -> str:
-    return s.name.replace("_", "-")  # as the command line spells it
-
-
-def _decimals(s: Setting) -> int:
-    """Enough decimals for the smallest allowed value and to show the default and the bounds exactly
-    (ema's 0.999 must not read 1.00)."""
-    places = [2, -math.floor(math.log10(s.low)) + 1 if s.low and s.low > 0 else 2]
-    for value in (s.default, s.low, s.high):
-        if isinstance(value, float) and not value.is_integer():
-            places.append(len(f"{value:.8f}".rstrip("0").split(".")[1]))
-    return max(places)
-
-
-def make_editor(s: Setting) -> QWidget:
-    if s.choices:
-        w = QComboBox()
-        for c in s.choices:
-            w.addItem(str(c), c)
-        w.setCurrentIndex(w.findData(s.default))
-    elif isinstance(s.default, bool):
-        w = QCheckBox()
-        w.setChecked(s.default)
-    elif s.default is None:
-        w = QLineEdit()
-    elif isinstance(s.default, int):
-        w = QSpinBox()
-        w.setRange(int(s.low), int(min(s.high, 2**31 - 1)))
-        w.setValue(s.default)
-    else:
-        w = QDoubleSpinBox()
-        w.setDecimals(_decimals(s))
-        w.setRange(float(s.low), float(s.high))
-        w.setValue(float(s.default))
-    w.setToolTip(f"<p><b>{label_of(s)}</b><br>{s.help}</p>")
-    return w
 
 
 class SettingsForm(QWidget):
@@ -83,24 +27,12 @@ class SettingsForm(QWidget):
         self.classes = QListWidget()
         self.classes.setMaximumHeight(150)
         self.classes.itemChanged.connect(lambda _item: self.changed.emit())
-        self.editors: dict[str, QWidget] = {}
-        self.settings = {s.name: s for s in SETTINGS}
-        common = QFormLayout()
-        advanced = QFormLayout()
-        for form in (common, advanced):
-            form.setContentsMargins(0, 0, 0, 0)
-            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        for s in sorted(SETTINGS, key=lambda s: COMMON.index(s.name) if s.name in COMMON else len(COMMON)):
-            editor = make_editor(s)
-            label = QLabel(label_of(s))
-            label.setToolTip(editor.toolTip())
-            (common if s.name in COMMON else advanced).addRow(label, editor)
-            self.editors[s.name] = editor
-        self.section = QCollapsible("Advanced")
-        self.section.setDuration(0)
-        holder = QWidget()
-        holder.setLayout(advanced)
-        self.section.addWidget(holder)
+        advanced = [s.name for s in SETTINGS if s.name not in COMMON]
+        self.params = ParamForm(GAN_SETTINGS, sections=[(None, COMMON), ("Advanced", advanced)], resets=False,
+                                spin_floats=True, expanded=False)
+        self.params.changed.connect(lambda _name: self.changed.emit())
+        self.editors: dict[str, QWidget] = self.params.editors
+        self.section = self.params.sections["Advanced"]
         self.editors["arch"].currentIndexChanged.connect(self._show_arch_defaults)
         self._show_arch_defaults()
 
@@ -108,8 +40,7 @@ class SettingsForm(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("<b>Classes</b> (training images)"))
         layout.addWidget(self.classes)
-        layout.addLayout(common)
-        layout.addWidget(self.section)
+        layout.addWidget(self.params)
 
     # --- classes -------------------------------------------------------------------------------
     def set_classes(self, counts: dict[str, int]) -> None:
@@ -139,38 +70,10 @@ class SettingsForm(QWidget):
     def values(self) -> dict[str, Any]:
         """{name: value}; None where a text field is empty (the architecture's default).
         InputError for a text field that is not a number."""
-        out = {}
-        for name, w in self.editors.items():
-            s = self.settings[name]
-            if isinstance(w, QComboBox):
-                out[name] = w.currentData()
-            elif isinstance(w, QCheckBox):
-                out[name] = w.isChecked()
-            elif isinstance(w, QLineEdit):
-                text = w.text().strip()
-                try:
-                    out[name] = None if not text else (int(text) if name == "n_critic" else float(text))
-                except ValueError:
-                    raise InputError(None, f"{label_of(s)}: expected a number, got {text!r}") from None
-            else:
-                out[name] = w.value()
-        return out
+        return self.params.values()
 
     def set_values(self, values: dict[str, Any]) -> None:
-        for name, value in values.items():
-            w = self.editors.get(name)
-            if w is None:
-                continue
-            if isinstance(w, QComboBox):
-                i = w.findData(value)
-                if i >= 0:
-                    w.setCurrentIndex(i)
-            elif isinstance(w, QCheckBox):
-                w.setChecked(bool(value))
-            elif isinstance(w, QLineEdit):
-                w.setText("" if value is None else f"{value:g}" if isinstance(value, float) else str(value))
-            elif value is not None:
-                w.setValue(value)
+        self.params.set_values(values)
 
     def _show_arch_defaults(self) -> None:
         defaults = ARCH_DEFAULTS.get(self.editors["arch"].currentData(), {})
