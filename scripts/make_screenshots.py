@@ -6,12 +6,13 @@ docs/augment_panel.png   the Augment tab: the preprint's "basic" preset, origina
 docs/gan_panel.png       the GAN tab: a WGAN-GP trained from the panel on the CPU (job process), loss
                          curves and the newest fixed-noise sample grid; or, with `gan-run RUN`, the tab
                          showing a longer run made with `spinegui train-gan` (opened as a user would)
-docs/results_panel.png   the Results tab on a case-1 experiment run here (`spinegui experiment`, resnet18 at
-                         64 px, 3 epochs, both protocols: about 3 minutes on 2 CPU cores), or, with
-                         `results DIR`, on a given one: the paper protocol's run with the most synthetic
-                         validation images, its validation confusion matrix and a cell
+docs/results_panel.png   the Results tab on an experiment folder (`spinegui experiment --out DIR`, e.g. the
+                         README's demo grid; training one takes minutes, so it is given, not made): the
+                         paper protocol's run with the most synthetic validation images, its validation
+                         confusion matrix and a cell
 All on the 300-image demo dataset a user gets at the first start (seed 0).
-Run: .venv/bin/python scripts/make_screenshots.py [gan]   (gan: only the GAN picture)
+Run: .venv/bin/python scripts/make_screenshots.py all EXPERIMENT_DIR   (every picture)
+     .venv/bin/python scripts/make_screenshots.py [gan]   (all but the Results picture; gan: only the GAN one)
      .venv/bin/python scripts/make_screenshots.py gan-run RUN   (only the GAN picture, of a finished run)
      .venv/bin/python scripts/make_screenshots.py results EXPERIMENT_DIR   (only the Results picture)
 Set SPINEGUI_SHOTS=DIR to also keep the GAN tab's intermediate pictures (training, samples, quality).
@@ -306,11 +307,8 @@ def main():
         annotating(root, ws.path, home, DOCS / "app_annotating.png")
         augmenting(root, ws.path, home, DOCS / "augment_panel.png")
         gan_training(root, ws.path, home, DOCS / "gan_panel.png")
-        experiment = tmp / "case1"
-        subprocess.run([sys.executable, "-m", "spinegui", "experiment", str(root), "--case", "1", "--models",
-                        "resnet18", "--size", "64", "--epochs", "3", "--protocol", "both", "--device", "cpu",
-                        "--workspace", str(ws.path), "--out", str(experiment)], env=env, check=True)
-        results(experiment, DOCS / "results_panel.png")
+        if len(sys.argv) > 2 and sys.argv[1] == "all":
+            results(Path(sys.argv[2]), DOCS / "results_panel.png")
 
 
 if __name__ == "__main__":

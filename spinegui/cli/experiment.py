@@ -92,7 +92,25 @@ def _print_results(out: Path) -> None:
     except InputError:
         return   # a run that wrote no results has said why already
     print(format_results(doc.get("runs", [])))
+    for gan in doc.get("gans", []):
+        if gan.get("gate") == "fail":
+            print(f"GAN ({gan['protocol']}) for {gan['class']} FAILED the quality gate: {'; '.join(gan['reasons'])} "
+                  f"(samples: {out / gan['samples']}); the rows that use it are marked gate: fail")
+    if doc.get("gan_gate") == "off" and doc.get("gans"):
+        print("GAN quality gate off: the GAN samples were not checked")
     print(f"results: {out / 'results.csv'}, {out / 'results.json'}; manifest: {out / 'manifest.csv'}")
+
+
+def _check_gan_classes(cfg: dict, plans) -> None:
+    """With the quality gate on, refuse (before anything is written) a class too small to hold images
+    out from its GAN's training."""
+    if cfg["gan_gate"] != "on":
+        return
+    from spinegui.gan.gate import check_class_sizes, gan_classes
+
+    for protocol in cfg["protocols"]:
+        ids = gan_classes(plans, protocol, cfg["classes"])
+        check_class_sizes({name: len(v) for name, v in ids.items()}, protocol)
 
 
 def cmd_experiment(args) -> int:
@@ -128,7 +146,9 @@ def cmd_experiment(args) -> int:
     index = load_index(cfg["root"])
     selection = select(index, cfg["classes"], max_real=cfg["max_real"], seed=cfg["seed"])
     plans = plan_case(selection, cfg["protocols"], cfg["strategies"], cfg["per_class"],
-                      val_fraction=cfg["val_fraction"], seed=cfg["seed"], gan_share=cfg["gan_share"])
+                      val_fraction=cfg["val_fraction"], seed=cfg["seed"], gan_share=cfg["gan_share"],
+                      symmetric=cfg["symmetric"])
+    _check_gan_classes(cfg, plans)
     print(f"classes: {', '.join(cfg['classes'])}")         # (plan_case refused an empty fold, by name)
     for reason, n in selection.left_out.items():
         print(f"left out {n} images: {reason}")

@@ -38,7 +38,7 @@ def add_parsers(sub) -> None:
     s.set_defaults(handler=cmd_sample)
 
     q = sub.add_parser("gan-quality", help="FID, KID and nearest real images of a GAN run's samples")
-    q.add_argument("run", help="GAN run folder")
+    q.add_argument("run", help="GAN run folder, or an experiment's GAN folder (EXPERIMENT/gan/safe or /paper)")
     q.add_argument("--n", type=number(int, 2), default=200, help="samples per class (default 200)")
     q.add_argument("--inception", help="local Inception v3 weights (.safetensors or .pth); default: a small "
                                        "network trained here on the real images")
@@ -118,5 +118,10 @@ def cmd_gan_quality(args) -> int:
               f"median distance sample->train {r['median_sample_to_train']:.3f} vs train->train "
               f"{r['median_train_to_train']:.3f}; {r['memorised_share']:.0%} of samples closer to a training "
               f"image than 95% of training images are to each other")
+        for label, gate in (("quality gate", r.get("gate")), ("gate when the experiment trained it",
+                                                               r.get("experiment_gate"))):
+            if gate:
+                why = f": {'; '.join(gate['reasons'])}" if gate.get("reasons") else ""
+                print(f"  {label}: {gate['gate'].upper()}{why}")
     print(f"wrote {Path(args.run) / 'quality.json'}")
     return 0

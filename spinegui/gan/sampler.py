@@ -75,21 +75,25 @@ def _generator(path: Path, meta: dict) -> torch.nn.Module:
     return g.eval()
 
 
-def generate(path: Path, meta: dict, n: int, label: int, seed: int) -> np.ndarray:
-    """n images (uint16, 12-bit) from one checkpoint; deterministic given the seed."""
+def generate(path: Path, meta: dict, n: int, label: int, seed: int, device: torch.device | None = None
+             ) -> np.ndarray:
+    """n images (uint16, 12-bit) from one checkpoint; deterministic given the seed. `device`: where the
+    generator runs (the experiment samples on its training device; the noise is drawn on the CPU, so
+    the images depend on the seed alone up to the device's arithmetic)."""
     meta = ck.check_meta(path, meta)
     n = check_count("the number of images", n, 0, 2**31 - 1)   # sample_run caps it; experiments size it
     label = check_count("the class index", label, 0, meta["n_classes"] - 1)
-    g = _generator(path, meta)
+    device = torch.device("cpu") if device is None else torch.device(device)
+    g = _generator(path, meta).to(device)
     gen = torch.Generator().manual_seed(seed)
     out = []
     with torch.no_grad():
         for start in range(0, n, 64):
             m = min(64, n - start)
-            z = torch.randn(m, NOISE_DIM, generator=gen)
-            y = torch.full((m,), label, dtype=torch.long)
+            z = torch.randn(m, NOISE_DIM, generator=gen).to(device)
+            y = torch.full((m,), label, dtype=torch.long, device=device)
             x = g(z, y)[:, 0].clamp(-1, 1)
-            out.append(((x + 1) / 2 * (2**BITS - 1)).round().to(torch.int32).numpy().astype(np.uint16))
+            out.append(((x + 1) / 2 * (2**BITS - 1)).round().to(torch.int32).cpu().numpy().astype(np.uint16))
     return np.concatenate(out) if out else np.zeros((0, meta["size"], meta["size"]), np.uint16)
 
 

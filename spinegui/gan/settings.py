@@ -26,6 +26,10 @@ SETTINGS: tuple[Setting, ...] = (
     _setting("size", "choice", 64, choices=SIZES, help="image side in pixels"),
     _setting("width", "int", 32, 8, 256, help="base feature maps of both networks (32 trains fast on a CPU)"),
     _setting("epochs", "int", 200, 1, 100000, help="passes of the critic over the class's images"),
+    _setting("steps", "int", 0, 0, 10**7, help="stop after this many generator steps (0: no step budget); "
+                                                "the run is then done whatever --epochs says"),
+    _setting("minutes", "float", 0.0, 0.0, 10**5, help="stop after this many minutes of training, resumes "
+                                                      "included (0: no time budget)"),
     _setting("batch", "int", 64, 1, 4096, help="images per step (clamped to the class's image count)"),
     _setting("crops", "bool", False, help="train on lesion-centred crops around the boxes, not whole images"),
     _setting("conditional", "bool", False, help="one class-conditional model for all classes instead of one "

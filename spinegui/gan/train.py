@@ -14,6 +14,11 @@ class takes milliseconds there, less than writing a checkpoint, so each epoch's 
 a ring on the device (the last ``keep_last``, for harvesting) and the checkpoint files are written
 by a background thread every CHECKPOINT_SECONDS, at the end and on cancel. On the CPU and under DDP
 every epoch is written.
+
+A budget (settings ``steps``: generator steps, ``minutes``: training time, 0: none) ends a run early,
+whichever comes first, at a generator step: the epoch is closed there and written with a sample grid;
+``done`` then holds. Training time is summed over resumes (in the checkpoint), so a resumed run spends
+what was left of it.
 """
 
 from __future__ import annotations
@@ -89,6 +94,8 @@ class GanTrainer:
         self.fixed_z = torch.randn(GRID * GRID, NOISE_DIM, generator=fixed).to(device)
         self.fixed_y = (torch.arange(GRID * GRID) // GRID % self.n_classes).to(device)
         self.epoch, self.step_in_epoch, self.critic_steps, self.g_steps = 0, 0, 0, 0
+        self.budget_spent, self.seconds_before = False, 0.0   # training seconds of earlier sessions
+        self._session_start = time.perf_counter()
         self.sums = {"critic": 0.0, "generator": 0.0, "wasserstein": 0.0, "n_d": 0, "n_g": 0}
         self.ckpt_dir = Path(ctx.run_dir) / "checkpoints"
         self.writer = CheckpointWriter()
@@ -115,6 +122,33 @@ class GanTrainer:
         self._log_meta: list[tuple[int, bool, int]] = []   # (critic step, generator stepped, epoch) per row
         self._last_flush = time.perf_counter()
         self._last_g = float("nan")
+
+    # --- budget ------------------------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self.budget_spent or self.epoch >= self.s["epochs"]
+
+    @property
+    def seconds(self) -> float:
+        """Training time of this run, earlier sessions included."""
+        return self.seconds_before + time.perf_counter() - self._session_start
+
+    def _budget_reached(self) -> bool:
+        steps, minutes = self.s.get("steps") or 0, self.s.get("minutes") or 0
+        reached = bool((steps and self.g_steps >= steps) or (minutes and self.seconds >= 60 * minutes))
+        # every rank must agree (a clock differs between processes)
+        return D.any_rank(reached, self.dist, self.device) if self.dist.active else reached
+
+    def _total_steps(self) -> int:
+        """Critic steps to the end, as far as known: a step budget, else a time budget extrapolated from
+        the rate so far (so that a progress bar's end is minutes away, not the epoch cap), else the epochs."""
+        by_epochs = self.s["epochs"] * self.steps_per_epoch
+        steps, minutes = self.s.get("steps") or 0, self.s.get("minutes") or 0
+        total = min(by_epochs, steps * self.s["n_critic"]) if steps else by_epochs
+        if minutes and self.critic_steps and self.seconds > 1:
+            by_time = int(self.critic_steps * 60 * minutes / self.seconds)
+            total = min(total, max(by_time, self.critic_steps))
+        return total
 
     # --- data and noise --------------------------------------------------------------------------
     @property
@@ -214,8 +248,9 @@ class GanTrainer:
         return finished
 
     def _train(self) -> bool:
-        epochs, n_critic = self.s["epochs"], self.s["n_critic"]
-        while self.epoch < epochs:
+        n_critic = self.s["n_critic"]
+        self._session_start = time.perf_counter()
+        while not self.done:
             order = self._order(self.epoch)
             started, images = time.perf_counter(), 0
             while self.step_in_epoch < self.steps_per_epoch:
@@ -238,6 +273,9 @@ class GanTrainer:
                        or (not self.dist.active and time.perf_counter() - self._last_flush > FLUSH_SECONDS))
                 if due:
                     self._flush(started, images)
+                if stepped_g and self._budget_reached():
+                    self.budget_spent = True
+                    break
             self._end_epoch(started, images)
         return True
 
@@ -272,11 +310,11 @@ class GanTrainer:
         while self._ended:
             self._close_epoch(self._ended.pop(0))
         if rows and self.dist.is_main:
-            total = self.s["epochs"] * self.steps_per_epoch
+            total = self._total_steps()
             rate = images / max(time.perf_counter() - started, 1e-9)
             self.ctx.emit(E.PROGRESS, model=self.model, epoch=min(self.epoch + 1, self.s["epochs"]),
-                          epochs=self.s["epochs"], step=self.epoch * self.steps_per_epoch + self.step_in_epoch,
-                          total=total, img_s=round(rate, 1), **_memory(self.device))
+                          epochs=self.s["epochs"], step=min(self.critic_steps, total), total=total,
+                          img_s=round(rate, 1), **_memory(self.device))
 
     def _end_epoch(self, started: float, images: int) -> None:
         seconds = time.perf_counter() - started
@@ -286,11 +324,11 @@ class GanTrainer:
         self._ended.append({"epoch": self.epoch - 1, "seconds": seconds, "images": images,
                             "spread": D.weight_spread([self.G, self.D], self.dist)})
         every = self.s["sample_every"] or max(1, self.s["epochs"] // 20)
-        sample = self.epoch % every == 0 or self.epoch == self.s["epochs"]
+        sample = self.epoch % every == 0 or self.done
         if self.lazy_checkpoints:
             self._keep_generator(self.epoch)
             due = time.perf_counter() - self._last_checkpoint > CHECKPOINT_SECONDS
-            if due or sample or self.epoch == self.s["epochs"]:
+            if due or sample:
                 self._checkpoint(started, images, sample=sample)
         else:
             self._checkpoint(started, images, sample=sample)
@@ -394,8 +432,8 @@ class GanTrainer:
         tensors |= ck.optimizer_tensors("optG", self.opt_g) | ck.optimizer_tensors("optD", self.opt_d)
         tensors |= {"rng.noise": self.noise.get_state(), "rng.aug": self.aug_gen.get_state()}
         meta = self._meta() | {"step_in_epoch": self.step_in_epoch, "critic_steps": self.critic_steps,
-                               "g_steps": self.g_steps, "sums": dict(self.sums),
-                               "done": self.epoch >= self.s["epochs"]}
+                               "g_steps": self.g_steps, "sums": dict(self.sums), "done": self.done,
+                               "budget_spent": self.budget_spent, "seconds": round(self.seconds, 3)}
         tensors, ready = host_copy(tensors)
         ckpt_dir, model = self.ckpt_dir, self.model
         self.writer.submit(lambda: ck.save_full(ckpt_dir, model, tensors, meta), ready, key="full")
@@ -424,6 +462,9 @@ class GanTrainer:
                          f"{self.device.type}; random streams restart, so the trajectory is not identical")
         self.epoch, self.step_in_epoch = meta["epoch"], meta["step_in_epoch"]
         self.critic_steps, self.g_steps, self.sums = meta["critic_steps"], meta["g_steps"], meta["sums"]
+        self.budget_spent = bool(meta.get("budget_spent", False))
+        seconds = meta.get("seconds", 0.0)
+        self.seconds_before = float(seconds) if isinstance(seconds, (int, float)) and seconds >= 0 else 0.0
         return True
 
 

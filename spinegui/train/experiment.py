@@ -2,11 +2,15 @@
 
 1. select the case's images, fill the workspace cache, plan every protocol x strategy (refusing a
    class with no image in a fold), write plan.json and the fold manifest (manifest.csv);
-2. per protocol: train the GANs the plans need (on that protocol's images), make the synthetic
-   images, train and evaluate every model; a finished run is kept in runs/<key>.json and skipped on
-   resume, an unfinished one goes on from its last checkpoint;
-3. results.json (every metric, confusion matrices, CIs, history, compute), results.csv (one row per
-   protocol x strategy x model), predictions/<key>.csv, compute.json.
+2. per protocol: train the GANs the plans need (on that protocol's images, once: every seed samples
+   the same GANs), then per seed (--seeds N: seed, seed+1, ...) make the synthetic images, train and
+   evaluate every model; a finished run is kept in runs/<key>.json and skipped on resume, an
+   unfinished one goes on from its last checkpoint. Keys are protocol-strategy-model for the first
+   seed and protocol-strategy-model-s<i> for seed index i (runs, predictions, checkpoints alike);
+   the split and the manifest come from the base seed and are the same for every seed;
+3. the origin probe (origin_probe.py) on each plan's training fold (first seed);
+4. results.json (every metric, confusion matrices, CIs, history, compute, origin_probe), results.csv
+   (one row per protocol x strategy x model x seed), predictions/<key>.csv, compute.json.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from spinegui.core import run_events as E
 from spinegui.core.dataset.workspace import atomic_write_bytes
@@ -42,10 +48,20 @@ def write_manifest(run_dir: Path, plans) -> None:
         for p in plans for s in p.specs))
 
 
-def write_results(run_dir: Path, cfg: dict, plans, results: list[dict], ledger) -> None:
+def write_results(run_dir: Path, cfg: dict, plans, results: list[dict], ledger, probes: dict | None = None) -> None:
     doc = {"format": FORMAT, "classes": cfg["classes"], "case": cfg["case"] or None,
            "protocols": cfg["protocols"], "strategies": cfg["strategies"], "models": cfg["models"],
-           "plan": [p.as_dict() for p in plans], "runs": results, "compute": ledger.summary()}
+           "seeds": [cfg["seed"] + i for i in range(cfg.get("seeds", 1))], "symmetric": cfg.get("symmetric", False),
+           "plan": [p.as_dict() for p in plans], "runs": results, "origin_probe": probes or {},
+           "compute": ledger.summary()}
+    from spinegui.gan.gate import experiment_gans, mark_runs
+
+    doc["gans"], doc["gan_gate"] = experiment_gans(run_dir, cfg["protocols"]), cfg.get("gan_gate", "on")
+    mark_runs(results, plans, cfg["classes"], doc["gans"])   # rows that used a failed GAN: gate "fail"
+    from spinegui.core.results.summary import summarise
+
+    # study-level CIs, mean +- sd over seeds, paired tests against none, leakage gaps, calibration
+    doc.update(summarise(run_dir, n=cfg["bootstrap"], seed=cfg["seed"], doc=doc))
     atomic_write_bytes(run_dir / "results.json", json.dumps(doc, indent=1).encode("utf-8"))
     _write_csv(run_dir / "results.csv", CSV_COLUMNS, (csv_row(r) for r in results))
 
@@ -67,7 +83,7 @@ def run(ctx) -> None:
     for protocol in r.cfg["protocols"]:
         if not _run_protocol(r, protocol):
             return
-    write_results(r.run_dir, r.cfg, r.plans, r.results, r.ledger)
+    write_results(r.run_dir, r.cfg, r.plans, r.results, r.ledger, r.probes)
     try:    # report.html only views results.json: failing to draw it must not fail a finished experiment
         write_report(r.run_dir)
     except Exception as exc:
@@ -92,6 +108,9 @@ class _Run:
     reals: dict = field(default_factory=dict)       # size -> the real images' store
     results: list = field(default_factory=list)
     flops: dict = field(default_factory=dict)       # (model, size) -> flops per image
+    boxes: dict = field(default_factory=dict)       # size -> {image id: boxes its copies must keep}
+    plan_reals: dict = field(default_factory=dict)  # (plan key, size) -> the real store the plan reads
+    probes: dict = field(default_factory=dict)      # plan key -> the origin probe's result (or None)
     units: int = 0                  # epochs to train in all (the progress total)
     done_units: int = 0
 
@@ -138,7 +157,8 @@ def _plan(r: _Run) -> bool:
     for reason, n in r.selection.left_out.items():
         ctx.log(f"left out {n} images: {reason}")
     plans = plan_case(r.selection, cfg["protocols"], cfg["strategies"], cfg["per_class"],
-                      val_fraction=cfg["val_fraction"], seed=seed, gan_share=cfg["gan_share"])
+                      val_fraction=cfg["val_fraction"], seed=seed, gan_share=cfg["gan_share"],
+                      symmetric=cfg["symmetric"])
     atomic_write_bytes(r.run_dir / "plan.json", json.dumps([p.as_dict() for p in plans], indent=1).encode())
     write_manifest(r.run_dir, plans)
     ctx.log("plan (images per class):\n" + format_table(plans))
@@ -146,8 +166,10 @@ def _plan(r: _Run) -> bool:
     sizes = sorted(set(r.sizes.values()))
     with r.ledger.stage("load", images=len(ids) * len(sizes)):
         r.reals = {s: X.real_store(r.run_dir, r.cache, ids, s) for s in sizes}
+    labels = {i.image_id: i.label for i in r.selection.pool}
+    r.boxes = {s: X.source_boxes(index, r.cache, list(labels), cfg["classes"], labels, s) for s in sizes}
     r.plans = plans
-    r.units = len(plans) * len(cfg["models"]) * cfg["epochs"]
+    r.units = len(plans) * len(cfg["models"]) * cfg["epochs"] * cfg["seeds"]
     return True
 
 
@@ -184,46 +206,118 @@ def _run_protocol(r: _Run, protocol: str) -> bool:
     gans = X.fit_gans(r.ctx, cfg, r.index, r.ws, protocol, need, r.device, r.ledger, gan_strategies) if need else {}
     if gans is None:
         return False
-    for plan in pplans:
-        synth = _synthetic(r, plan, gans)
-        for model in cfg["models"]:
-            if not _run_model(r, plan, model, synth):
-                return False
+    if gans:
+        _count_gan_flops(r, protocol)
+    for index in range(cfg["seeds"]):   # the GANs above are shared: each seed draws its own samples
+        for plan in pplans:
+            synth = _synthetic(r, plan, gans, index)
+            if index == 0:
+                _probe(r, plan, synth)
+            for model in cfg["models"]:
+                if not _run_model(r, plan, model, synth, index):
+                    return False
     return True
 
 
-def _synthetic(r: _Run, plan, gans: dict) -> dict:
-    """The plan's synthetic images at every size (made, or read back), their cost in the ledger."""
+def _count_gan_flops(r: _Run, protocol: str) -> None:
+    """The GANs' FLOPs (per generated image, per training image and step) on their ledger records."""
+    from spinegui.gan.settings import gan_settings
+    from spinegui.train.compute import gan_flops
+
+    cfg = r.cfg
+    s = gan_settings({"arch": cfg["gan_arch"], "size": cfg["gan_size"], "width": cfg["gan_width"]})
+    flops = gan_flops(s["arch"], s["size"], s["width"], s["n_critic"], s["batch"], r.device)
+    r.ledger.gan_flops = flops
+    for rec in r.ledger.records:
+        if rec["stage"] == "gan_train" and rec.get("protocol") == protocol:
+            rec["flops_per_image"] = flops["train_per_image"]
+            rec["flops"] = flops
+    r.ledger.save()
+
+
+def _real_for(r: _Run, plan, size: int):
+    """The real store a plan reads: under --symmetric with GAN samples, through the GAN's side."""
     from spinegui.train import experiment_data as X
 
-    synth = {}
+    if (plan.key, size) not in r.plan_reals:
+        uses_gan = any(c.gan for c in plan.counts)
+        r.plan_reals[plan.key, size] = (X.via_gan_size(r.run_dir, r.reals[size], size, r.cfg["gan_size"])
+                                        if r.cfg["symmetric"] and uses_gan else r.reals[size])
+    return r.plan_reals[plan.key, size]
+
+
+def _synthetic(r: _Run, plan, gans: dict, index: int = 0) -> dict:
+    """The plan's synthetic images of seed `index` at every size (made, or read back), their cost in
+    the ledger (images made, boxes redrawn or lost)."""
+    from spinegui.train import experiment_data as X
+
+    synth, seed = {}, r.cfg["seed"] + index
     for size in sorted(set(r.sizes.values())):
-        store, made, secs = X.synthetic_store(r.run_dir, plan, r.reals[size], size, gans, r.cfg["seed"], r.device,
-                                              r.cfg["on_the_fly"])
+        store, made, secs = X.synthetic_store(r.run_dir, plan, _real_for(r, plan, size), size, gans, seed, r.device,
+                                              r.cfg["on_the_fly"], boxes=r.boxes.get(size),
+                                              tag=f"-s{index}" if index else "", timer=r.ledger.timer)
         synth[size] = store
-        tags = {"protocol": plan.protocol, "strategy": plan.strategy, "size": size}
+        tags = {"protocol": plan.protocol, "strategy": plan.strategy, "size": size, "seed": seed}
         if made.get("geometric"):
-            r.ledger.add("augment", secs["geometric"], made["geometric"], **tags)
+            r.ledger.add("augment", secs["geometric"], made["geometric"], device_s=secs["geometric_device"],
+                         redraws=made.get("redraws", 0),
+                         box_lost=made.get("box_lost", 0), **tags)
         if made.get("gan"):
-            r.ledger.add("generate", secs["gan"], made["gan"], **tags)
+            flops = r.ledger.gan_flops.get("generate_per_image")
+            r.ledger.add("generate", secs["gan"], made["gan"], device_s=secs["gan_device"], flops_per_image=flops,
+                         **tags)
     return synth
 
 
-def _run_model(r: _Run, plan, model: str, synth: dict) -> bool:
-    """Train and evaluate one model on one plan; one finished before (runs/<key>.json) is kept as it
-    is, an unfinished one goes on from its checkpoint. False if cancelled."""
+def _probe(r: _Run, plan, synth: dict) -> None:
+    """The origin probe on the plan's training fold (smallest size); a warning line when it tells."""
+    import torch
+
+    from spinegui.train import experiment_data as X
+    from spinegui.train.origin_probe import probe
+
+    size = min(synth)
+    data = X.fold_data(plan, "train", _real_for(r, plan, size), synth[size], r.cfg["on_the_fly"])
+    specs = plan.fold("train")
+    keep = [n for n, s in enumerate(specs) if s.origin != "oversample"]   # repeats: real pixels
+    if not any(specs[n].origin != "real" for n in keep):
+        r.probes[plan.key] = None
+        return
+    augment = X.on_the_fly_augmenter(plan.strategy) if r.cfg["on_the_fly"] else None
+
+    def read(idx):
+        rows = np.asarray(keep)[idx]
+        images = data.images(rows)
+        live = np.flatnonzero(data.on_the_fly[rows])
+        if augment is not None and len(live):   # on-the-fly copies: one draw, as an epoch would make
+            x = torch.from_numpy(images[live].astype(np.float32) / 65535.0)[:, None]
+            images[live] = np.rint(augment(x, r.cfg["seed"])[:, 0].numpy() * 65535.0).clip(0, 65535)
+        return images
+
+    flags = np.array([specs[n].origin != "real" for n in keep])
+    result = probe(read, flags, seed=r.cfg["seed"])
+    r.probes[plan.key] = result
+    if result:
+        r.ctx.log(f"origin probe {plan.key}: synthetic vs real training images AUROC {result['auroc']:.2f} "
+                  f"(n={result['n']}; 0.5: indistinguishable)" + ("  WARNING: a shortcut is likely"
+                                                                 if "warning" in result else ""))
+
+
+def _run_model(r: _Run, plan, model: str, synth: dict, index: int = 0) -> bool:
+    """Train and evaluate one model on one plan with seed index `index`; one finished before
+    (runs/<key>.json) is kept as it is, an unfinished one goes on from its checkpoint. False if cancelled."""
     from spinegui.train import experiment_data as X
 
     cfg = r.cfg
-    key, size = f"{plan.key}-{model}", r.sizes[model]
+    key, size = f"{plan.key}-{model}" + (f"-s{index}" if index else ""), r.sizes[model]
     out = r.run_dir / "runs" / f"{key}.json"
     if out.exists():
         r.results.append(json.loads(out.read_text(encoding="utf-8")))
         r.done_units += cfg["epochs"]
         return True
-    folds = {f: X.fold_data(plan, f, r.reals[size], synth[size], cfg["on_the_fly"])
-             for f in ("train", "val", "test")}
-    trainer = _trainer(r, plan, model, key, size)
+    real = _real_for(r, plan, size)
+    folds = {f: X.fold_data(plan, f, real, synth[size], cfg["on_the_fly"]) for f in ("train", "val", "test")}
+    trainer = _trainer(r, plan, model, key, size, cfg["seed"] + index)
     if not _fit(r, plan, model, key, size, trainer, folds):
         return False
     r.done_units += cfg["epochs"]
@@ -232,7 +326,7 @@ def _run_model(r: _Run, plan, model: str, synth: dict) -> bool:
     return True
 
 
-def _trainer(r: _Run, plan, model: str, key: str, size: int):
+def _trainer(r: _Run, plan, model: str, key: str, size: int, seed: int):
     """The model's trainer, restored from its checkpoint on resume; its flops counted once per size."""
     from spinegui.train import experiment_data as X
     from spinegui.train.classifier_train import ClassifierTrainer
@@ -240,8 +334,8 @@ def _trainer(r: _Run, plan, model: str, key: str, size: int):
 
     cfg = r.cfg
     trainer = ClassifierTrainer(
-        model, cfg["classes"], size, {k: cfg[k] for k in ("optimizer", "lr", "weight_decay", "epochs", "batch",
-                                                          "patience", "seed", "flip")},
+        model, cfg["classes"], size, {**{k: cfg[k] for k in ("optimizer", "lr", "weight_decay", "epochs", "batch",
+                                                             "patience", "flip")}, "seed": seed},
         r.device, r.run_dir / "checkpoints", key, r.ctx, weights=cfg["weights"].get(model) or None,
         augment=X.on_the_fly_augmenter(plan.strategy) if cfg["on_the_fly"] else None)
     if r.ctx.resume and trainer.restore():
@@ -260,7 +354,8 @@ def _fit(r: _Run, plan, model: str, key: str, size: int, trainer, folds: dict) -
                  batch=step, batches=steps, img_s=round(img_s, 1))
 
     seen = _seen(trainer.state)
-    with r.ledger.stage("train", protocol=plan.protocol, strategy=plan.strategy, model=model, size=size) as rec:
+    with r.ledger.stage("train", protocol=plan.protocol, strategy=plan.strategy, model=model, size=size,
+                        seed=trainer.s["seed"]) as rec:
         finished = trainer.fit(folds["train"], folds["val"], progress)
         rec["images"] = _seen(trainer.state) - seen
         rec["flops_per_image"] = r.flops[(model, size)]["train"]
@@ -273,11 +368,15 @@ def _evaluate(r: _Run, plan, model: str, key: str, size: int, trainer, folds: di
     from spinegui.core.results.metrics import bootstrap, scores
 
     cfg, classes, run_dir = r.cfg, r.cfg["classes"], r.run_dir
-    with r.ledger.stage("eval", protocol=plan.protocol, strategy=plan.strategy, model=model, size=size) as rec:
+    with r.ledger.stage("eval", protocol=plan.protocol, strategy=plan.strategy, model=model, size=size,
+                        seed=trainer.s["seed"]) as rec:
         prob = {f: trainer.predict(folds[f]) for f in ("val", "test")}
         rec["images"] = len(folds["val"]) + len(folds["test"])
     result = _result(plan, model, size, trainer, folds, prob, classes, cfg, r.ledger, r.flops[(model, size)],
-                     scores, bootstrap)
+                     scores, bootstrap) | {"key": key, "seed": trainer.s["seed"],
+                                           "seed_index": trainer.s["seed"] - cfg["seed"]}
+    result["predictions"] = {f: f"predictions/{key}-{f}.csv" for f in ("val", "test")}
+    result["checkpoint"] = f"checkpoints/{key}_best.safetensors"
     (run_dir / "predictions").mkdir(exist_ok=True)
     for f in ("val", "test"):
         _predictions(run_dir / "predictions" / f"{key}-{f}.csv", classes, folds[f], prob[f])
@@ -286,7 +385,7 @@ def _evaluate(r: _Run, plan, model: str, key: str, size: int, trainer, folds: di
             r.ctx.emit(E.METRIC, run=key, split=f, name=name, value=result[f][name])
     atomic_write_bytes(out, json.dumps(result, indent=1).encode("utf-8"))
     r.results.append(result)
-    write_results(run_dir, cfg, r.plans, r.results, r.ledger)
+    write_results(run_dir, cfg, r.plans, r.results, r.ledger, r.probes)
 
 
 def _seen(state: dict) -> int:
@@ -300,10 +399,12 @@ def _result(plan, model, size, trainer, folds, prob, classes, cfg, ledger, flops
     for f in ("train", "val", "test"):
         specs = plan.fold(f)
         counts[f"{f}_images"] = len(specs)
-        counts[f"{f}_synthetic"] = sum(1 for s in specs if s.origin != "real")
-    cost = ledger.cost(plan.protocol, plan.strategy, model)
+        counts[f"{f}_synthetic"] = sum(1 for s in specs if s.origin in ("geometric", "gan"))   # not repeats
+    seed = trainer.s["seed"]
+    cost = ledger.cost(plan.protocol, plan.strategy, model, seed=seed)
     train_recs = [r for r in ledger.records if r["stage"] == "train" and r.get("protocol") == plan.protocol
-                  and r.get("strategy") == plan.strategy and r.get("model") == model]
+                  and r.get("strategy") == plan.strategy and r.get("model") == model
+                  and r.get("seed", seed) == seed]
     cost["train_img_s"] = train_recs[-1]["img_s"] if train_recs else None
     split_seed = {"val": 1, "test": 2}
     return {

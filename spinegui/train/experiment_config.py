@@ -10,6 +10,11 @@ from spinegui.core.params import Param, ParamSet
 from spinegui.train.planner import PROTOCOLS, STRATEGIES, check_choice, parse_per_class
 from spinegui.train.splits import resolve_classes
 
+# The GAN budget when neither --gan-steps nor --gan-minutes is given: by time on the CPU (its speed
+# varies with the machine and its load), by steps on a GPU (where a few thousand steps take a minute).
+GAN_CPU_MINUTES = 3.0
+GAN_GPU_STEPS = 3000
+
 MODELS = ("vgg16", "inception_v3", "resnet18")     # the classifiers (spinegui.train.classifier builds them)
 MIN_SIZE = {"vgg16": 32, "inception_v3": 75, "resnet18": 32}
 DEFAULT_SIZE = {"vgg16": 224, "inception_v3": 299, "resnet18": 224}
@@ -20,7 +25,7 @@ EXPERIMENT = ParamSet((
     Param("models", "list", ["resnet18"], choices=MODELS, help="comma-separated: vgg16, inception_v3, resnet18",
           shown_default="resnet18, the one that trains on a CPU"),
     Param("strategies", "list", list(STRATEGIES), choices=STRATEGIES, help="comma-separated",
-          shown_default="all four"),
+          shown_default="all five: none, oversample, basic, gan, hybrid"),
     Param("protocols", "list", list(PROTOCOLS), choices=PROTOCOLS, cli=False,   # --protocol safe|paper|both
           help="split protocols: safe, paper"),
     Param("size", "int", 0, 0, 1024, zero_is_default=True, help="input size in px",
@@ -42,14 +47,34 @@ EXPERIMENT = ParamSet((
                                                "preprint's No finding); 0: all"),
     Param("val_fraction", "float", 0.2, 0.01, 0.99, help="validation share"),
     Param("gan_share", "float", 0.5, 0.0, 1.0, cli=False, help="share of GAN samples in the hybrid strategy"),
-    Param("gan_arch", "choice", "wgan-gp", choices=("wgan-gp", "wgan", "dcgan"), cli=False,
-          help="the GAN of the gan and hybrid strategies"),
-    Param("gan_epochs", "int", 200, 1, 100000, help="GAN epochs per class", shown_default="200, the preprint's"),
+    Param("gan_arch", "choice", "wgan-gp", choices=("wgan-gp", "wgan", "dcgan"),
+          help="the GAN of the gan and hybrid strategies: wgan-gp (gradient penalty, trained with the GAN "
+               "tab's best CPU recipe: batch 8, n-critic 2, lr 2e-4, ema 0.999), wgan (the preprint's weight "
+               "clipping, RMSprop), dcgan"),
+    Param("gan_epochs", "int", 0, 0, 100000, zero_is_default=True,
+          help="GAN epochs per class at most (the preprint trained 200), besides the step and time budget",
+          shown_default="no limit: the budget ends training"),
+    Param("gan_steps", "int", 0, 0, 10**7, zero_is_default=True,
+          help="generator steps per GAN (with --gan-minutes: whichever comes first)",
+          shown_default=f"{GAN_GPU_STEPS} on a GPU when neither budget is given; none on the CPU"),
+    Param("gan_minutes", "float", 0.0, 0.0, 10**5, zero_is_default=True,
+          help="training minutes per GAN (resumes included; with --gan-steps: whichever comes first)",
+          shown_default=f"{GAN_CPU_MINUTES:g} on the CPU when neither budget is given (enough for recognisable "
+                        f"spines on the demo at 64 px; a few minutes keep the demo grid affordable); none on a GPU"),
+    Param("gan_gate", "choice", "on", choices=("on", "off"),
+          help="score every GAN on real images of its class held out from its training (20 percent, at least "
+               "4); a GAN that fails is named and its strategies' rows are marked gate: fail"),
     Param("gan_size", "choice", 64, choices=(64, 128, 256), help="GAN image side in px"),
     Param("gan_width", "int", 32, 8, 256, help="GAN feature maps"),
-    Param("bootstrap", "int", 200, 0, 100000, help="resamples for the 95% CIs"),
+    Param("bootstrap", "int", 1000, 0, 100000,
+          help="resamples of the study-level bootstrap behind every 95% CI and paired test (0: none)"),
     Param("device", "choice", "auto", choices=("auto", "cpu", "cuda"), help="auto: the GPU when there is one"),
     Param("seed", "int", 0, 0, 2**31 - 1, help="one seed for splits, sampling and training"),
+    Param("seeds", "int", 1, 1, 1000, help="repeat every run with seeds seed, seed+1, ... (model init, data order, "
+                                           "augmentation and GAN sampling; the split and the GANs stay)"),
+    Param("symmetric", "bool", False, help="every class, No finding included, gets the same mix of geometric "
+                                           "copies and GAN samples, and real images pass the GAN's resolution "
+                                           "when GAN samples are used: how an image was made cannot tell its class"),
     Param("workers", "int", 0, 0, 256, zero_is_default=True, help="cache decoding processes",
           shown_default="all cores"),
     Param("threads", "int", 0, 0, 1024, zero_is_default=True,
@@ -60,6 +85,14 @@ EXPERIMENT = ParamSet((
 DEFAULTS: dict[str, Any] = {"workspace": "", "case": "", **EXPERIMENT.defaults(), "weights": {}}
 # Checked by planner functions of their own (their messages name the model or strategy).
 _CHECKED_ELSEWHERE = ("models", "strategies", "protocols", "per_class")
+
+
+def gan_budget(cfg: dict, device_type: str) -> dict:
+    """The GAN settings' budget ({"steps", "minutes"}) for the device; the defaults when none was given."""
+    steps, minutes = cfg.get("gan_steps") or 0, cfg.get("gan_minutes") or 0.0
+    if not steps and not minutes:
+        steps, minutes = (GAN_GPU_STEPS, 0.0) if device_type == "cuda" else (0, GAN_CPU_MINUTES)
+    return {"steps": steps, "minutes": minutes}
 
 
 def experiment_config(values: dict[str, Any]) -> dict[str, Any]:
@@ -84,7 +117,8 @@ def experiment_config(values: dict[str, Any]) -> dict[str, Any]:
     return cfg
 
 
-CSV_COLUMNS = ("protocol", "strategy", "model", "size", "train_images", "train_synthetic", "val_images",
+CSV_COLUMNS = ("protocol", "strategy", "model", "seed", "seed_index", "size", "train_images", "train_synthetic",
+               "val_images",
                "val_synthetic", "test_images", "epochs_run", "best_epoch", "train_accuracy", "val_accuracy",
                "val_macro_f1", "test_accuracy", "test_accuracy_lo", "test_accuracy_hi", "test_balanced_accuracy",
                "test_macro_f1", "test_macro_f1_lo", "test_macro_f1_hi", "test_auroc", "test_auroc_lo",
@@ -98,7 +132,8 @@ def csv_row(r: dict) -> dict:
         return ci[name][i] if ci.get(name) else None
 
     row = {
-        "protocol": r["protocol"], "strategy": r["strategy"], "model": r["model"], "size": r["size"],
+        "protocol": r["protocol"], "strategy": r["strategy"], "model": r["model"],
+        "seed": r.get("seed"), "seed_index": r.get("seed_index", 0), "size": r["size"],
         **{k: r["counts"][k] for k in ("train_images", "train_synthetic", "val_images", "val_synthetic",
                                         "test_images")},
         "epochs_run": r["epochs_run"], "best_epoch": r["best_epoch"], "train_accuracy": r["train_accuracy"],
@@ -115,18 +150,20 @@ def csv_row(r: dict) -> dict:
 
 
 def format_results(rows: list[dict]) -> str:
-    """The results as a text table: the preprint's train/val accuracy, then the test split's."""
+    """The results as a text table, a row per run (a seed's repeat its own row, its seed shown):
+    the preprint's train/val accuracy, then the test split's."""
     def pct(v):
         return "   -" if v is None else f"{100 * v:5.1f}"
 
-    head = (f"{'protocol':<9}{'strategy':<9}{'model':<13}{'train acc':>10}{'val acc':>8}{'test acc':>9}"
+    head = (f"{'protocol':<9}{'strategy':<11}{'model':<13}{'seed':>6}{'train acc':>10}{'val acc':>8}{'test acc':>9}"
             f"{'test bal':>9}{'macro-F1 [95% CI]':>22}{'AUROC':>7}{'time s':>8}")
     lines = [head]
     for r in rows:
         c = csv_row(r)
         ci = (f"{pct(c['test_macro_f1'])} [{pct(c['test_macro_f1_lo']).strip()}-{pct(c['test_macro_f1_hi']).strip()}]"
               if c["test_macro_f1_lo"] is not None else pct(c["test_macro_f1"]))
-        lines.append(f"{c['protocol']:<9}{c['strategy']:<9}{c['model']:<13}{pct(c['train_accuracy']):>10}"
+        seed = "-" if c["seed"] is None else str(c["seed"])
+        lines.append(f"{c['protocol']:<9}{c['strategy']:<11}{c['model']:<13}{seed:>6}{pct(c['train_accuracy']):>10}"
                      f"{pct(c['val_accuracy']):>8}{pct(c['test_accuracy']):>9}{pct(c['test_balanced_accuracy']):>9}"
                      f"{ci:>22}{pct(c['test_auroc']):>7}{c['total_s']:>8.0f}")
     return "\n".join(lines)

@@ -1,9 +1,17 @@
 """The strategy planner: which images each fold holds, real and synthetic, before anything runs.
 
-Strategies: none (real images only); basic (geometric copies, the preprint's `basic` preset); gan
-(GAN samples); hybrid (half GAN samples, half geometric copies with `hybrid-geometric`).
+Strategies: none (real images only); oversample (real images repeated to the same per-class counts
+as the other strategies: no new pixels, the control for "more images" against "new images"); basic
+(geometric copies, the preprint's `basic` preset); gan (GAN samples); hybrid (half GAN samples, half
+geometric copies with `hybrid-geometric`).
 Per-class target: "balance" grows every class to the largest one; a number N (the preprint's ~4,000)
 grows every smaller class to N. Real images are never dropped to meet a target.
+
+Symmetric (`symmetric=True`, the shortcut control): every class, No finding included, gets the same
+share of synthetic images, of the same kinds (geometric / GAN) in the same proportions, so how an
+image was made cannot tell its class. The share is the one the class farthest below the target
+needs; a class with more real images then grows past the target in proportion (the classifier's
+class-weighted loss evens the classes out again).
 
 Protocols: `safe` splits by study first, then adds synthetic images to the training fold, made from
 the training fold alone. `paper` (the preprint's procedure, for the leakage audit) augments the
@@ -25,10 +33,10 @@ import numpy as np
 from spinegui.core.errors import InputError
 from spinegui.train.splits import FOLDS, Item, Selection, check_folds, split_by_image, split_by_study
 
-STRATEGIES = ("none", "basic", "gan", "hybrid")
+STRATEGIES = ("none", "oversample", "basic", "gan", "hybrid")
 PROTOCOLS = ("safe", "paper")
 PRESETS = {"basic": "basic", "hybrid": "hybrid-geometric"}   # geometric preset of each strategy
-ORIGINS = ("real", "geometric", "gan")
+ORIGINS = ("real", "oversample", "geometric", "gan")   # oversample: a repeat of a real image
 
 
 @dataclass
@@ -36,8 +44,8 @@ class Spec:
     """One image of a fold. Geometric copies keep their source's study id."""
     item_id: str
     label: int
-    origin: str          # real | geometric | gan
-    source_id: str       # the real image it is (real) or was made from (geometric); "" for gan
+    origin: str          # real | oversample | geometric | gan
+    source_id: str       # the real image it is (real, oversample) or was made from (geometric); "" for gan
     study_id: str        # "" for gan samples
     fold: str = "train"
     copy: int = 0        # index of this copy among its class's synthetic images (seeds)
@@ -49,10 +57,11 @@ class ClassCount:
     real: int
     geometric: int = 0
     gan: int = 0
+    oversample: int = 0      # repeats of real images (the oversample strategy)
 
     @property
     def total(self) -> int:
-        return self.real + self.geometric + self.gan
+        return self.real + self.geometric + self.gan + self.oversample
 
 
 @dataclass
@@ -87,12 +96,12 @@ class Plan:
     def as_dict(self) -> dict:
         return {"protocol": self.protocol, "strategy": self.strategy,
                 "classes": [{"name": c.name, "real": c.real, "geometric": c.geometric, "gan": c.gan,
-                             "total": c.total} for c in self.counts],
+                             "oversample": c.oversample, "total": c.total} for c in self.counts],
                 "folds": self.fold_counts(), "leaks": self.leaks()}
 
 
 def slug(name: str) -> str:
-    """As the GAN checkpoints name their models (gan_checkpoint.model_slug; this module has no torch)."""
+    """As the GAN checkpoints name their models (gan.checkpoint.model_slug; this module has no torch)."""
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
 
 
@@ -118,15 +127,22 @@ def parse_per_class(value) -> int | str:
     return n
 
 
-def class_counts(strategy: str, classes: list[str], real: list[int], per_class, gan_share: float = 0.5
-                 ) -> list[ClassCount]:
-    """How many geometric copies and GAN samples each class gets."""
+def class_counts(strategy: str, classes: list[str], real: list[int], per_class, gan_share: float = 0.5,
+                 symmetric: bool = False) -> list[ClassCount]:
+    """How many geometric copies, GAN samples or repeats each class gets (symmetric: see the module)."""
     target = max(real) if per_class == "balance" else int(per_class)
+    # symmetric: the synthetic share of the class farthest below the target, for every class
+    low = min(real)
+    share = max(0.0, 1 - low / target) if symmetric and low > 0 else 0.0
     out = []
     for name, n in zip(classes, real):
-        deficit = 0 if strategy == "none" else max(0, target - n)
-        gan = {"gan": deficit, "hybrid": math.ceil(deficit * gan_share)}.get(strategy, 0)
-        out.append(ClassCount(name, n, deficit - gan, gan))
+        extra = round(n / (1 - share)) - n if symmetric and share else max(0, target - n)
+        extra = 0 if strategy == "none" else extra
+        gan = {"gan": extra, "hybrid": math.ceil(extra * gan_share)}.get(strategy, 0)
+        if strategy == "oversample":
+            out.append(ClassCount(name, n, oversample=extra))
+        else:
+            out.append(ClassCount(name, n, extra - gan, gan))
     return out
 
 
@@ -143,11 +159,15 @@ def _synthetic(items: list[Item], counts: list[ClassCount], seed: int) -> list[S
                               src.study_id, copy=k))
         for k in range(c.gan):
             specs.append(Spec(f"syn-gan-{slug(c.name)}-{k:06d}", label, "gan", "", "", copy=k))
+        for k in range(c.oversample):   # item id rep-<source>-<round>: the manifest names each repeat
+            src = order[k % len(order)]
+            specs.append(Spec(f"rep-{src.image_id}-{k // len(order)}", label, "oversample", src.image_id,
+                              src.study_id, copy=k))
     return specs
 
 
 def plan_case(selection: Selection, protocols, strategies, per_class="balance", *, val_fraction: float = 0.2,
-              seed: int = 0, gan_share: float = 0.5) -> list[Plan]:
+              seed: int = 0, gan_share: float = 0.5, symmetric: bool = False) -> list[Plan]:
     """Every protocol x strategy of a case. Refuses a class with no image in a fold, by name."""
     classes, k = selection.classes, len(selection.classes)
     per_class = parse_per_class(per_class)
@@ -163,7 +183,7 @@ def plan_case(selection: Selection, protocols, strategies, per_class="balance", 
             train = selection.pool
         real = [sum(1 for i in train if i.label == c) for c in range(k)]
         for strategy in check_choice(list(strategies), STRATEGIES, "strategy"):
-            counts = class_counts(strategy, classes, real, per_class, gan_share)
+            counts = class_counts(strategy, classes, real, per_class, gan_share, symmetric)
             specs = _synthetic(train, counts, seed)
             if protocol == "safe":
                 specs += val_specs
@@ -199,7 +219,8 @@ def format_table(plans: list[Plan]) -> str:
             for j, p in enumerate(group):
                 c = p.counts[k]
                 extra = " ".join(s for s in (f"+{c.gan} gan" if c.gan else "",
-                                             f"+{c.geometric} geo" if c.geometric else "") if s)
+                                             f"+{c.geometric} geo" if c.geometric else "",
+                                             f"+{c.oversample} rep" if c.oversample else "") if s)
                 cells_of[k, j] = f"{c.total}" + (f" ({extra})" if extra else "")
         # each strategy column as wide as its widest cell, two spaces apart: numbers never touch
         widths = [max([len(p.strategy)] + [len(cells_of[k, j]) for k in range(len(first.classes))]) + 2

@@ -308,8 +308,11 @@ def test_quality_report_shows_scores_histogram_and_nearest_pairs(panel, qtbot, c
     assert "FID n/a" in panel.browser.scores.text() and "KID n/a" in panel.browser.scores.text()
 
 
-def test_sampled_dataset_is_browsed_and_added_to_the_augmentation_set(panel, qtbot, cached):
+def test_sampled_dataset_is_browsed_and_added_to_the_augmentation_set(panel, qtbot, cached, monkeypatch):
     import tomllib
+
+    asked = []   # the run's quality was never checked: Add asks first (test_gan_gate_panel.py)
+    monkeypatch.setattr("spinegui.ui.gan.tasks.ask", lambda *a: asked.append(a) or True)
 
     index, _ = cached
     run = fake_run(panel.ws.runs_dir, "gan-sampled", "done")
@@ -324,6 +327,7 @@ def test_sampled_dataset_is_browsed_and_added_to_the_augmentation_set(panel, qtb
     assert browser.add_button.isEnabled()
     qtbot.mouseClick(browser.add_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not browser.add_button.isEnabled(), timeout=5000)
+    assert len(asked) == 1 and "never checked" in asked[0][2]
     data = tomllib.loads((panel.ws.path / "workspace.toml").read_text())
     entry, = data["synthetic_sets"]
     assert entry["path"] == str(out.resolve()) and entry["run"] == "gan-sampled"

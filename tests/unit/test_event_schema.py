@@ -134,7 +134,8 @@ def experiment(demo_root, tmp_path_factory):
     run = tmp / "run"
     assert main(["experiment", str(root), "--case", "1", "--strategies", "none,gan", "--protocol", "safe",
                  "--workspace", str(tmp / "ws"), "--out", str(run), "--models", "resnet18", "--size", "32",
-                 "--epochs", "1", "--per-class", "3", "--gan-epochs", "1", "--gan-width", "8", "--device", "cpu",
+                 "--epochs", "1", "--per-class", "3", "--gan-epochs", "1", "--gan-gate", "off",
+                 "--gan-width", "8", "--device", "cpu",
                  "--threads", "1", "--workers", "1", "--bootstrap", "5"]) == 0
     return run
 

@@ -131,7 +131,7 @@ def test_gan_settings_refuse_a_fraction_of_a_whole_number():
 
 
 EXPERIMENT_NUMERIC = ["size", "epochs", "patience", "batch", "lr", "max_real", "val_fraction", "gan_epochs",
-                      "gan_size", "gan_width", "bootstrap", "seed", "workers", "threads"]
+                      "gan_steps", "gan_minutes", "gan_size", "gan_width", "bootstrap", "seed", "workers", "threads"]
 EXPERIMENT_ZERO_MEANS = {"patience": "never stop early", "max_real": "all images", "bootstrap": "no CIs",
                          "seed": "seed 0"}
 

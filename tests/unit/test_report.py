@@ -169,7 +169,7 @@ def test_write_figures_gives_standalone_svgs_and_a_markdown_table(run, tmp_path)
         if f.suffix == ".svg":
             ET.parse(f)
     md = (tmp_path / "fig" / "results.md").read_text()
-    assert "| paper | basic | resnet18 | 90 (30) | 94.1 | 55.0 [45.0–65.0] |" in md
+    assert "| paper | basic | resnet18 | 0 | 90 (30) | 94.1 | 55.0 [45.0–65.0] |" in md
     assert "| basic | resnet18 | 94.1% | 60.0% | +34.1 |" in md
 
 

@@ -1,4 +1,4 @@
-"""Pixel decoding backends behind ``dicom_io.read_image``: one frame, fastest decoder per syntax.
+"""Pixel decoding backends behind ``reader.read_image``: one frame, fastest decoder per syntax.
 
 Which backend decodes what (measured on the 2-core dev machine with a VinDr-like 2874x1443 12-bit
 frame; ``tests/benchmarks/bench_decode.py`` reproduces the figures):
@@ -72,7 +72,7 @@ def package_for(ts: str) -> str | None:
 
 
 class DecodeError(Exception):
-    """A one-line reason the frame cannot be decoded (dicom_io wraps it in InputError)."""
+    """A one-line reason the frame cannot be decoded (reader wraps it in InputError)."""
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Opening DICOM files safely and summarising their headers (used by ``dicom_io``).
+"""Opening DICOM files safely and summarising their headers (used by ``reader``).
 
 ``open_dataset`` turns every way a file can be unusable (missing, a directory, empty, not DICOM,
 truncated header) into ``InputError`` with one line. ``header_summary`` is the human-readable header

@@ -73,10 +73,24 @@ class Experiment:
     predictions: dict[tuple[str, str], Predictions] = field(default_factory=dict)  # (key, fold)
     origins: dict[tuple[str, str, str], dict[str, str]] = field(default_factory=dict)  # (protocol, strategy, fold)
     problems: list[str] = field(default_factory=list)  # files that could not be read (said, not fatal)
+    studies: dict[str, str] = field(default_factory=dict)  # item_id -> study_id (manifest.csv)
+    # The statistics (core/results/summary.py): results.json's when it has them, else computed on load.
+    summary: list[dict] = field(default_factory=list)   # per protocol x strategy x model, over seeds
+    leakage: list[dict] = field(default_factory=list)   # per strategy x model: the three gaps with CIs
+    stats: dict = field(default_factory=dict)           # how they were computed (unit, resamples, bins)
 
-    def run_for(self, protocol: str, strategy: str, model: str) -> dict | None:
+    def run_for(self, protocol: str, strategy: str, model: str, seed: int | None = None) -> dict | None:
+        """The run of that protocol x strategy x model: of `seed` when given, else the first (seed 0's
+        when several seeds ran, since the writer lists seed 0 first)."""
         return next((r for r in self.runs.values() if (r.get("protocol"), r.get("strategy"), r.get("model"))
+                     == (protocol, strategy, model) and (seed is None or int(r.get("seed") or 0) == seed)), None)
+
+    def summary_for(self, protocol: str, strategy: str, model: str) -> dict | None:
+        return next((e for e in self.summary if (e.get("protocol"), e.get("strategy"), e.get("model"))
                      == (protocol, strategy, model)), None)
+
+    def leakage_for(self, strategy: str, model: str) -> dict | None:
+        return next((e for e in self.leakage if (e.get("strategy"), e.get("model")) == (strategy, model)), None)
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -125,13 +139,20 @@ def _optional_json(path: Path) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def load_experiment(folder: str | Path, predictions: bool = True) -> Experiment:
+def load_experiment(folder: str | Path, predictions: bool = True, recompute: bool = False,
+                    statistics: bool = True, doc: dict | None = None) -> Experiment:
     """Read a run folder's results, config, status and compute ledger (and, by default, every
     predictions CSV and the val/test part of the manifest). A missing or foreign results.json is an
     InputError (read_results); a missing predictions file is not (the run may still be writing): it is
-    listed in `problems`. Every other file is optional, so that an unfinished or partly copied run reads."""
+    listed in `problems`. Every other file is optional, so that an unfinished or partly copied run reads.
+
+    The statistics (summary, leakage gaps, study-level CIs, calibration: core/results/summary.py) are
+    results.json's when it has a "summary"; otherwise, or with `recompute`, they are computed from the
+    predictions and the manifest (older folders), when the predictions are read. `statistics=False`
+    reads neither (summarise's own reading). `doc`: the results document in memory instead of
+    results.json (the writer, before it writes the file)."""
     folder = Path(folder).expanduser()
-    doc = read_results(folder)
+    doc = read_results(folder) if doc is None else doc
     compute = _optional_json(folder / "compute.json") or dict(doc.get("compute") or {})
     exp = Experiment(folder, list(doc["classes"]), list(doc.get("protocols") or []),
                      list(doc.get("strategies") or []), list(doc.get("models") or []),
@@ -146,6 +167,16 @@ def load_experiment(folder: str | Path, predictions: bool = True) -> Experiment:
                     exp.problems.append(str(exc))
         if (folder / "manifest.csv").is_file():
             exp.origins = read_origins(folder / "manifest.csv")
+            exp.studies = read_studies(folder / "manifest.csv")
+    if not statistics:
+        return exp
+    if "summary" in doc and not recompute:
+        exp.summary, exp.leakage = list(doc.get("summary") or []), list(doc.get("leakage") or [])
+        exp.stats = dict(doc.get("stats") or {})
+    elif predictions:
+        from spinegui.core.results.summary import apply_summary, summarise  # summary reads this module
+
+        apply_summary(exp, summarise(exp))
     return exp
 
 
@@ -185,6 +216,20 @@ def read_origins(path: str | Path) -> dict[tuple[str, str, str], dict[str, str]]
                     out.setdefault((r["protocol"], r["strategy"], r["fold"]), {})[r["item_id"]] = r.get("origin", "")
     except (OSError, KeyError):
         return {}  # origins are a nicety: without them the items simply show no origin
+    return out
+
+
+def read_studies(path: str | Path) -> dict[str, str]:
+    """item_id -> study_id of every manifest row that names a study ({} when unreadable): the unit of
+    the study-level bootstrap. A synthetic image carries its source's study."""
+    out: dict[str, str] = {}
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            for r in csv.DictReader(fh):
+                if r.get("study_id"):
+                    out.setdefault(r["item_id"], r["study_id"])
+    except (OSError, KeyError, csv.Error):
+        return {}
     return out
 
 
@@ -322,11 +367,17 @@ def metric_grid(exp: Experiment, protocol: str, fold: str, name: str) -> list[li
 
 def leakage_audit(exp: Experiment, strategy: str, model: str) -> dict | None:
     """The paper protocol's validation accuracy (synthetic images may sit in validation) beside the
-    leakage-safe protocol's test accuracy, for one strategy x model; None unless both runs exist."""
+    leakage-safe protocol's test accuracy, for one strategy x model; None unless both runs exist.
+    "gaps" holds the three leakage gaps with their study-bootstrap CIs (stats.GAPS; None when not
+    computed): paper_val - safe_val, paper_val - paper_test, safe_val - safe_test."""
     paper, safe = exp.run_for("paper", strategy, model), exp.run_for("safe", strategy, model)
     if paper is None or safe is None:
         return None
-    return {"paper_val": metric(paper, "val", "accuracy"), "paper_test": metric(paper, "test", "accuracy"),
+    found = exp.leakage_for(strategy, model)
+    return {"gaps": None if found is None else {k: found.get(k) for k in ("paper_val_minus_safe_val",
+                                                                        "paper_val_minus_paper_test",
+                                                                        "safe_val_minus_safe_test")},
+            "paper_val": metric(paper, "val", "accuracy"), "paper_test": metric(paper, "test", "accuracy"),
             "safe_val": metric(safe, "val", "accuracy"), "safe_test": metric(safe, "test", "accuracy"),
             "paper_val_synthetic": paper.get("counts", {}).get("val_synthetic", 0),
             "paper_val_images": paper.get("counts", {}).get("val_images", 0)}

@@ -238,7 +238,7 @@ class GanPanel(GanTasksMixin, QWidget):
             self.say(str(exc), error=True)
             return None
         run = new_folder(self.ws.runs_dir, "gan", config["classes"]).resolve()
-        self.say(f"starting {run.name}…")
+        self.say(f"starting {run.name}…" + (f" ({self.form.warning.text()})" if self.form.warning.text() else ""))
         self.io.submit(self.queue.submit, partial(self._submitted, "started", run), "gan", config, run)
         return run
 

@@ -93,6 +93,9 @@ def status_line(run_name: str, status: dict | None, progress: dict | None, elaps
     elif p.get("rss_mb") is not None:
         parts.append(f"{p['rss_mb']} MB RSS")
     text = f"<b>{run_name}</b>: " + " · ".join(parts)
+    if state == "failed" and "diverged" in (s.get("message") or ""):
+        text += ("<br><b style='color:#c01c28'>⚠ Training DIVERGED: the losses went NaN. The last good "
+                 "checkpoint is kept; resume with a lower learning rate or check its samples first.</b>")
     if s.get("message") and state in ("failed", "cancelled"):
         colour = "#c01c28" if state == "failed" else "#6e7781"
         text += f"<br><span style='color:{colour}'>{s['message']}</span>"

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from spinegui.core.dataset.cache import ImageCache
 from spinegui.core.dicom.display import Window, apply_window, to_uint8
 from spinegui.core.errors import InputError
+from spinegui.ui.gan.gate_view import gate_text
 
 SYNTHETIC_RED = "#d01818"
 TILE_PX = 104
@@ -482,6 +483,7 @@ class SampleBrowser(QWidget):
             f"{(r.get('median_train_to_train') or float('nan')):.3g}; "
             f"<b>{(share or 0):.0%}</b> of samples closer to a training image than 95% of training images "
             f"are to each other")
+        self.scores.setText(self.scores.text() + gate_text(r.get("gate")))
         self.histogram.set_distances(r.get("sample_to_train", []), r.get("train_to_train", []))
         self.histogram.show()
 

@@ -15,8 +15,11 @@ from PySide6.QtWidgets import QLabel, QLineEdit, QListWidget, QListWidgetItem, Q
 from spinegui.gan.settings import ARCH_DEFAULTS, GAN_SETTINGS, SETTINGS
 from spinegui.ui.common.param_form import ParamForm
 
+FEW_IMAGES = 20   # below this a GAN tends to learn noise or copies: warned before training
+
 # Shown first, in this order; every other setting goes to Advanced.
-COMMON = ("arch", "size", "epochs", "batch", "crops", "conditional", "diffaugment", "device", "seed")
+COMMON = ("arch", "size", "epochs", "steps", "minutes", "batch", "crops", "conditional", "diffaugment", "device",
+          "seed")
 
 
 class SettingsForm(QWidget):
@@ -27,6 +30,11 @@ class SettingsForm(QWidget):
         self.classes = QListWidget()
         self.classes.setMaximumHeight(150)
         self.classes.itemChanged.connect(lambda _item: self.changed.emit())
+        self.counts: dict[str, int] = {}
+        self.warning = QLabel()   # few training images among the ticked classes
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("color: #9a6700")
+        self.changed.connect(self._warn_small)
         advanced = [s.name for s in SETTINGS if s.name not in COMMON]
         self.params = ParamForm(GAN_SETTINGS, sections=[(None, COMMON), ("Advanced", advanced)], resets=False,
                                 spin_floats=True, expanded=False)
@@ -40,12 +48,14 @@ class SettingsForm(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("<b>Classes</b> (training images)"))
         layout.addWidget(self.classes)
+        layout.addWidget(self.warning)
         layout.addWidget(self.params)
 
     # --- classes -------------------------------------------------------------------------------
     def set_classes(self, counts: dict[str, int]) -> None:
         """One checkable row per class; a class without training images is shown but cannot be ticked."""
         self.classes.clear()
+        self.counts = dict(counts)
         for name, n in counts.items():
             item = QListWidgetItem(f"{name} ({n})")
             item.setData(Qt.ItemDataRole.UserRole, name)
@@ -65,6 +75,17 @@ class SettingsForm(QWidget):
     def chosen_classes(self) -> list[str]:
         return [self.classes.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.classes.count())
                 if self.classes.item(i).checkState() == Qt.CheckState.Checked]
+
+    def small_classes(self, below: int) -> dict[str, int]:
+        """The ticked classes with fewer than `below` training images: {class: count}."""
+        return {name: self.counts[name] for name in self.chosen_classes() if self.counts.get(name, below) < below}
+
+    def _warn_small(self) -> None:
+        small = self.small_classes(FEW_IMAGES)
+        self.warning.setText("" if not small else
+                             "⚠ few training images: " + ", ".join(f"{n} ({c})" for n, c in small.items())
+                             + f"; under {FEW_IMAGES} a GAN tends to make noise or copies: check its quality "
+                             "gate before using its samples")
 
     # --- settings ------------------------------------------------------------------------------
     def values(self) -> dict[str, Any]:

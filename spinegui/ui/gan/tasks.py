@@ -8,10 +8,34 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
+from PySide6.QtWidgets import QMessageBox
+
 from spinegui.ui.gan.run_io import new_folder, task_outcome
 from spinegui.ui.gan.samples_view import load_quality
 
 TASK_NAMES = {"gan-sample": "Make samples", "gan-quality": "Check quality"}
+
+
+def ask(parent, title: str, text: str, go: str) -> bool:
+    box = QMessageBox(QMessageBox.Icon.Warning, title, text, parent=parent)
+    yes = box.addButton(go, QMessageBox.ButtonRole.AcceptRole)
+    box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
+    box.exec()
+    return box.clickedButton() is yes
+
+
+def gate_problems(quality: dict | None, classes: list[str]) -> list[str]:
+    """Why the samples of these classes are not known to be good: a failed or missing quality gate."""
+    if not quality:
+        return ["the run's quality was never checked (Check quality runs the gate)"]
+    out = []
+    for cls in classes:
+        gate = (quality.get("classes", {}).get(cls) or {}).get("gate")
+        if not gate:
+            out.append(f"{cls}: no quality gate in the report (Check quality again)")
+        elif gate.get("gate") != "pass":
+            out.append(f"{cls}: the quality gate failed ({'; '.join(gate.get('reasons', []))})")
+    return out
 
 
 class GanTasksMixin:
@@ -33,6 +57,12 @@ class GanTasksMixin:
         if self._sampled is None or self.ws is None or self.run_dir is None:
             return
         out, written = self._sampled
+        problems = gate_problems(self._quality, list(written))
+        if problems and not ask(self, "Unchecked GAN samples",
+                                "These samples may be noise, not images of their class:\n- " + "\n- ".join(problems)
+                                + "\n\nAdd them to the augmentation set anyway?", "Add anyway"):
+            self.browser.set_message("not added: the samples did not pass the quality gate", error=True)
+            return
         self.io.submit(partial(self.ws.add_synthetic_set, out, run=self.run_dir.name, classes=list(written),
                                n=max(written.values(), default=0)), partial(self._added, out, written))
 

@@ -138,3 +138,40 @@ class ComputeBars(QWidget):
         item.getAxis("bottom").setTicks([[(float(i), r["strategy"]) for i, r in enumerate(rows)]])
         top = float(base.max()) if len(base) else 1.0
         self.plot.setRange(xRange=(-0.6, len(rows) - 0.4), yRange=(0, top * 1.35 or 1.0), padding=0)
+
+
+class ReliabilityPlot(QWidget):
+    """Reliability diagram of one run and fold (core/results/stats.calibration's bins): accuracy per
+    confidence bin as bars, the bin's mean confidence as a dot, the diagonal as perfect calibration."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.plot = _plot("reliability", "accuracy", "confidence (top class)")
+        self.plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0.02)
+        self.plot.setMouseEnabled(False, False)
+        self.bins: list[dict] = []
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot)
+
+    def show_bins(self, bins: list[dict], title: str) -> None:
+        item = self.plot.getPlotItem()
+        item.clear()
+        if item.legend is not None:
+            item.legend.clear()
+        else:
+            _legend(self.plot, offset=(10, 10))
+        item.setTitle(title, size="10pt", color="#1f2328")
+        item.plot([0, 1], [0, 1], pen=pg.mkPen("#8c959f", width=1, style=Qt.PenStyle.DashLine),
+                  name="perfect calibration")
+        self.bins = [b for b in bins if b.get("count")]
+        if not self.bins:
+            return
+        centre = np.array([(b["lo"] + b["hi"]) / 2 for b in self.bins])
+        width = (self.bins[0]["hi"] - self.bins[0]["lo"]) * 0.9
+        accuracy = np.array([b["accuracy"] for b in self.bins])
+        bars = pg.BarGraphItem(x=centre, height=accuracy, width=width, brush=pg.mkBrush(PALETTE[0]),
+                               pen=pg.mkPen("#ffffff"), name="accuracy per bin")
+        item.addItem(bars)   # named: the legend lists it
+        item.plot(centre, [b["confidence"] for b in self.bins], pen=None, symbol="o", symbolSize=7,
+                  symbolBrush=PALETTE[3], symbolPen=None, name="mean confidence")

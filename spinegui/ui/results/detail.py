@@ -24,12 +24,12 @@ from PySide6.QtWidgets import (
 
 from spinegui.core.errors import InputError
 from spinegui.core.results import experiment_folder as er
-from spinegui.ui.results.charts import ComputeBars, RocPlot, TrainingCurves
+from spinegui.ui.results.charts import ComputeBars, ReliabilityPlot, RocPlot, TrainingCurves
 from spinegui.ui.results.export import SVG_AVAILABLE, save_csv, save_png, save_svg, table_rows
 from spinegui.ui.results.heatmap import ConfusionHeatmap
-from spinegui.ui.results.tables import ComputeTable, ItemsTable, PerClassTable, with_ci
+from spinegui.ui.results.tables import ComputeTable, ItemsTable, PerClassTable, SeedsTable, with_ci
 
-TABS = ("confusion", "per_class", "roc", "training", "compute")
+TABS = ("confusion", "per_class", "roc", "training", "compute", "calibration", "seeds")
 
 
 def segmented(labels: dict[str, str], slot) -> tuple[QButtonGroup, QHBoxLayout]:
@@ -95,6 +95,14 @@ class RunDetail(QWidget):
         self.training = TrainingCurves()
         self.tabs.addTab(self.training, "Training")
         self.tabs.addTab(self._compute_page(), "Compute")
+        self.calibration_head = QLabel("")
+        self.calibration_head.setWordWrap(True)
+        self.reliability = ReliabilityPlot()
+        self.tabs.addTab(_page(self.calibration_head, self.reliability), "Calibration")
+        self.seeds_head = QLabel("")
+        self.seeds_head.setWordWrap(True)
+        self.seeds = SeedsTable()
+        self.tabs.addTab(_page(self.seeds_head, self.seeds), "Seeds and vs none")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
@@ -172,11 +180,13 @@ class RunDetail(QWidget):
         self._show_confusion()
         self._show_cell_items()
         ci = run.get("ci", {}).get(self.fold) or {}
+        unit = "studies" if run.get("ci_unit") == "study" else "images"
         self.per_class_head.setText(
             f"<b>{self.key}</b>, {fold} fold: {run[self.fold]['n']} images, accuracy "
-            f"{with_ci(er.metric(run, self.fold, 'accuracy'), ci.get('accuracy'))}. "
-            f"Intervals are bootstrap {er.CI_LEVEL}s from results.json (the experiment bootstraps the macro "
+            f"{with_ci(er.metric(run, self.fold, 'accuracy'), ci.get('accuracy'))}{self._calibration_facts()}. "
+            f"Intervals are bootstrap {er.CI_LEVEL}s resampling {unit} (the macro "
             "figures, not each class).")
+        self._show_statistics()
         self.per_class.show_rows(er.per_class_rows(run, self.fold, exp.classes))
         preds = exp.predictions.get((self.key, self.fold))
         self.roc.show_curves(er.roc_one_vs_rest(preds, exp.classes) if preds is not None else {},
@@ -184,6 +194,35 @@ class RunDetail(QWidget):
                                                         else "no predictions file"))
         self.training.show_history(er.history(run), run.get("best_epoch"), run["key"])
         self._show_compute(run["protocol"])
+
+    def _calibration_facts(self) -> str:
+        """'; ECE 0.081; sensitivity at 90% specificity 0.640 (AUROC 0.870)' where known."""
+        run = self.run or {}
+        cal = (run.get("calibration") or {}).get(self.fold) or {}
+        split = run.get(self.fold) or {}
+        out = "" if cal.get("ece") is None else f"; ECE {cal['ece']:.3f}"
+        if split.get("sens_at_90_spec") is not None:
+            auc = split.get("auroc")
+            out += (f"; sensitivity at 90% specificity {split['sens_at_90_spec']:.3f}"
+                    + ("" if auc is None else f" (AUROC {auc:.3f})"))
+        return out
+
+    def _show_statistics(self) -> None:
+        run, exp = self.run, self.exp
+        cal = (run.get("calibration") or {}).get(self.fold) or {}
+        where = f"{self.key}, {er.FOLD_NAMES[self.fold]}"
+        self.reliability.show_bins(cal.get("bins") or [], f"{where}: reliability" if cal else
+                                   f"{where}: no calibration (no predictions file)")
+        self.calibration_head.setText(
+            f"<b>{self.key}</b>, {er.FOLD_NAMES[self.fold]} fold{self._calibration_facts() or ': no calibration'}. "
+            f"Expected calibration error over {exp.stats.get('ece_bins', 15)} equal-width bins of the top-class "
+            "confidence; the bars are each bin's accuracy, the dots its mean confidence.")
+        self.seeds_head.setText(
+            "Test metrics over seeds (mean ± sample sd) and the paired difference against <i>none</i> on the "
+            f"same test images ({exp.stats.get('ci_unit', 'study')}-level bootstrap, "
+            f"{exp.stats.get('resamples', '?')} resamples; two-sided p). Runs whose GAN failed its quality "
+            "gate are excluded.")
+        self.seeds.show_entries(exp.summary)
 
     def _show_confusion(self) -> None:
         if self.run is not None:
@@ -231,7 +270,8 @@ class RunDetail(QWidget):
 
     def figure(self) -> QWidget:
         return {"confusion": self.heatmap, "per_class": self.per_class, "roc": self.roc,
-                "training": self.training, "compute": self.compute_bars}[self.current_tab()]
+                "training": self.training, "compute": self.compute_bars, "calibration": self.reliability,
+                "seeds": self.seeds}[self.current_tab()]
 
     def csv_rows(self) -> list[list]:
         """The numbers of what the current tab shows."""
@@ -240,6 +280,12 @@ class RunDetail(QWidget):
             return table_rows(self.per_class)
         if tab == "compute":
             return table_rows(self.compute_table)
+        if tab == "seeds":
+            return table_rows(self.seeds)
+        if tab == "calibration":
+            return [["lo", "hi", "count", "confidence", "accuracy"],
+                    *([f"{b['lo']:.4f}", f"{b['hi']:.4f}", str(b["count"]), f"{b['confidence']:.4f}",
+                       f"{b['accuracy']:.4f}"] for b in self.reliability.bins)]
         if run is None:
             return []
         if tab == "confusion":

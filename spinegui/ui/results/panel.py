@@ -213,7 +213,29 @@ class ResultsPanel(QWidget):
             f"<b>Leakage audit</b> ({run['strategy']}, {run['model']}): paper-protocol validation accuracy "
             f"<b>{fmt(a['paper_val'])}</b> ({a['paper_val_synthetic']} of {a['paper_val_images']} validation "
             f"images synthetic) beside leakage-safe test accuracy <b>{fmt(a['safe_test'])}</b> "
-            f"<span style='color:{colour}'>({gap:+.3f})</span>.")
+            f"<span style='color:{colour}'>({gap:+.3f})</span>." + gaps_text(a.get("gaps"))
+            + ("<br>No gaps with intervals: a run of this strategy failed its GAN quality gate (excluded)."
+               if a.get("gaps") is None and any((self.exp.summary_for(p, run["strategy"], run["model"]) or {})
+                                                .get("excluded") for p in ("safe", "paper")) else ""))
 
     def shutdown(self) -> None:
         self.io.shutdown()
+
+
+GAP_NAMES = (("paper_val_minus_safe_val", "leak (paper val − safe val)"),
+             ("safe_val_minus_safe_test", "shift to the official test (safe val − safe test)"),
+             ("paper_val_minus_paper_test", "paper val − paper test"))
+
+
+def gaps_text(gaps: dict | None) -> str:
+    """The old gap split into what leakage adds and the shift to the test split, with 95% CIs."""
+    if not gaps:
+        return ""
+    parts = []
+    for key, name in GAP_NAMES:
+        g = gaps.get(key) or {}
+        if g.get("value") is None:
+            continue
+        ci = g.get("ci")
+        parts.append(f"{name} <b>{g['value']:+.3f}</b>" + (f" ({ci[0]:+.3f} to {ci[1]:+.3f})" if ci else ""))
+    return "<br>" + "; ".join(parts) + " (study bootstrap, 95% CI)." if parts else ""

@@ -21,6 +21,36 @@ def with_ci(value, ci) -> str:
     return fmt(value) if not ci else f"{fmt(value)} ({ci[0]:.3f}–{ci[1]:.3f})"
 
 
+def mean_sd(v: dict | None) -> str:
+    if not v or v.get("mean") is None:
+        return "–"
+    return fmt(v["mean"]) + ("" if v.get("sd") is None else f" ± {v['sd']:.3f}")
+
+
+def difference(v: dict | None) -> str:
+    """'+0.042 (+0.010 to +0.075), p 0.012' of a paired comparison (core/results/summary.py)."""
+    if not v or v.get("diff") is None:
+        return "–"
+    ci = v.get("ci")
+    p = v.get("p")
+    return (f"{v['diff']:+.3f}" + (f" ({ci[0]:+.3f} to {ci[1]:+.3f})" if ci else "")
+            + ("" if p is None else f", p {'< 0.001' if p < 0.001 else f'{p:.3f}'}"))
+
+
+def summary_tooltip(entry: dict | None) -> str:
+    """The grid cell's statistics over seeds: mean ± sd and the paired difference against none."""
+    if not entry:
+        return ""
+    if entry.get("excluded"):
+        return f"excluded: {entry['excluded']} (not summarised as a result)"
+    lines = [f"over {entry.get('n_seeds', 1)} seed(s): test accuracy {mean_sd(entry.get('test_accuracy'))}, "
+             f"macro-F1 {mean_sd(entry.get('test_macro_f1'))}"]
+    if entry.get("strategy") != "none":
+        lines += [f"vs none, macro-F1: {difference(entry.get('vs_none'))}",
+                  f"vs none, accuracy: {difference(entry.get('vs_none_accuracy'))}"]
+    return "\n".join(lines)
+
+
 def _item(text: str, align=Qt.AlignmentFlag.AlignCenter, bold: bool = False) -> QTableWidgetItem:
     item = QTableWidgetItem(text)
     item.setTextAlignment(align | Qt.AlignmentFlag.AlignVCenter)
@@ -69,12 +99,16 @@ class StrategyGrid(QTableWidget):
                     item = _item("not run (yet)")
                     item.setFlags(Qt.ItemFlag.NoItemFlags)
                 else:
+                    entry = exp.summary_for(p, s, m) or {}
+                    excluded = "\nexcluded: failed gate" if entry.get("excluded") else ""
                     item = _item(f"{fmt(metric(run, 'test', 'accuracy'))} · {fmt(metric(run, 'test', 'macro_f1'))}\n"
-                                 f"val {fmt(metric(run, 'val', 'accuracy'))} · {fmt(metric(run, 'val', 'macro_f1'))}")
+                                 f"val {fmt(metric(run, 'val', 'accuracy'))} · {fmt(metric(run, 'val', 'macro_f1'))}"
+                                 + excluded)
                     item.setData(KEY, run["key"])
-                    shade = 0.55 * (metric(run, "test", "macro_f1") or 0.0)  # light enough for dark text
+                    shade = 0.0 if excluded else 0.55 * (metric(run, "test", "macro_f1") or 0.0)  # dark text reads
                     item.setBackground(QBrush(mix(shade)))
-                    item.setToolTip(f"{run['key']}\ntest accuracy · macro-F1, then validation")
+                    item.setToolTip(f"{run['key']}\ntest accuracy · macro-F1, then validation\n"
+                                    + summary_tooltip(entry))
                 self.setItem(r, c, item)
         self.blockSignals(False)
         self.resizeRowsToContents()
@@ -131,6 +165,35 @@ class PerClassTable(QTableWidget):
                 self.setItem(r, c, _item(with_ci(row[k], row["ci"].get(k)), bold=macro))
             self.setItem(r, 4, _item("–" if row["support"] is None else str(row["support"]), bold=macro))
             self.setItem(r, 5, _item(with_ci(row["auroc"], row["ci"].get("auroc")), bold=macro))
+        self.resizeRowsToContents()
+
+
+class SeedsTable(QTableWidget):
+    """Every protocol x strategy x model over its seeds, with the paired difference against none."""
+    COLUMNS = ("Protocol", "Strategy", "Model", "Seeds", "Test accuracy (mean ± sd)", "Macro-F1 (mean ± sd)",
+               "Δ macro-F1 vs none (95% CI), p", "Δ accuracy vs none (95% CI), p")
+
+    def __init__(self, parent=None):
+        super().__init__(0, len(self.COLUMNS), parent)
+        _read_only(self)
+        self.setHorizontalHeaderLabels(self.COLUMNS)
+        self.verticalHeader().hide()
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+
+    def show_entries(self, entries: list[dict]) -> None:
+        self.setRowCount(len(entries))
+        for r, e in enumerate(entries):
+            cells = [e.get("protocol"), e.get("strategy"), e.get("model"), str(e.get("n_seeds", "–"))]
+            if e.get("excluded"):
+                cells += [f"excluded: {e['excluded']}", "", "", ""]
+            elif e.get("strategy") == "none":
+                cells += [mean_sd(e.get("test_accuracy")), mean_sd(e.get("test_macro_f1")), "baseline", "baseline"]
+            else:
+                cells += [mean_sd(e.get("test_accuracy")), mean_sd(e.get("test_macro_f1")),
+                          difference(e.get("vs_none")), difference(e.get("vs_none_accuracy"))]
+            for c, text in enumerate(cells):
+                self.setItem(r, c, _item(str(text or ""), Qt.AlignmentFlag.AlignLeft if c < 3 else
+                                         Qt.AlignmentFlag.AlignCenter))
         self.resizeRowsToContents()
 
 

@@ -1,6 +1,6 @@
 """Export and import annotations: VinDr CSV, COCO JSON, Pascal VOC XML, YOLO txt (no Qt).
 
-    images = store.snapshot()                       # or annotation_file.current_annotations(index, ws)
+    images = store.snapshot()                       # or overlay.current_annotations(index, ws)
     sizes, failures = image_sizes(index, ws.cache_dir)
     report = export_annotations(images, "coco", out_dir, sizes)
     again = import_annotations("coco", out_dir)    # the same images, boxes, labels, readers

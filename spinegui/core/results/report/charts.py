@@ -224,3 +224,35 @@ def roc_svg(curves: list[tuple[str, list[float], list[float], float | None]], ti
         svg.close("g")
     _legend(svg, box[0] + box[2] + 14, box[1] + 8, names)
     return svg
+
+
+def reliability_svg(bins: list[dict], ece: float | None, title: str = "") -> Svg:
+    """Reliability diagram: per confidence bin (stats.calibration), the accuracy as a bar from the bin's
+    lower edge to its upper edge, the mean confidence as a tick; the diagonal is perfect calibration."""
+    box = (52, 30 if title else 10, 220, 220)
+    svg = Svg(box[0] + box[2] + 150, box[1] + box[3] + 42, title or "reliability diagram")
+    if title:
+        svg.text(8, 18, title, size=13, weight="bold")
+    fx, fy = _axes(svg, box, (0.0, 1.0), (0.0, 1.0), "confidence (top class)", "accuracy")
+    svg.line(fx(0), fy(0), fx(1), fy(1), stroke=AXIS, stroke_dasharray="4 4")
+    for b in bins:
+        if not b.get("count"):
+            continue
+        svg.open("g")
+        svg.el("title", f"confidence {b['lo']:.2f}–{b['hi']:.2f}: {b['count']} images, accuracy "
+                        f"{b['accuracy']:.3f}, mean confidence {b['confidence']:.3f}")
+        svg.rect(fx(b["lo"]) + 1, fy(b["accuracy"]), fx(b["hi"]) - fx(b["lo"]) - 2, fy(0) - fy(b["accuracy"]),
+                 PALETTE[0], fill_opacity=0.75)
+        svg.line(fx(b["lo"]) + 1, fy(b["confidence"]), fx(b["hi"]) - 1, fy(b["confidence"]), stroke=PALETTE[3],
+                 width=2)
+        svg.close("g")
+    x = box[0] + box[2] + 14
+    for n, (name, colour) in enumerate((("accuracy (bar)", PALETTE[0]), ("mean confidence", PALETTE[3]))):
+        ly = box[1] + 8 + n * LEGEND_ROW
+        svg.line(x, ly, x + 18, ly, stroke=colour, width=2.5)
+        svg.text(x + 24, ly + 4, name, size=11)
+    if ece is not None:
+        svg.text(x, box[1] + 8 + 2 * LEGEND_ROW + 8, f"ECE {ece:.3f}", size=12, weight="bold")
+    n = sum(b.get("count") or 0 for b in bins)
+    svg.text(x, box[1] + 8 + 3 * LEGEND_ROW + 8, f"{n} images, {len(bins)} bins", size=11, fill=MUTED)
+    return svg

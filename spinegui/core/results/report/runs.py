@@ -4,7 +4,7 @@ metrics, training curves and ROC curves."""
 from __future__ import annotations
 
 from spinegui.core.results.experiment_folder import FOLD_NAMES, Experiment, roc_one_vs_rest
-from spinegui.core.results.report.charts import confusion_svg, line_chart_svg, roc_svg
+from spinegui.core.results.report.charts import confusion_svg, line_chart_svg, reliability_svg, roc_svg
 from spinegui.core.results.report.svg import Svg, esc
 from spinegui.core.results.report.tables import number, pct, table
 
@@ -64,7 +64,9 @@ def run_section(run: Experiment, r: dict) -> str:
                  for f in ("train", "val", "test") if f + "_images" in counts),
              f"train accuracy {pct(r.get('train_accuracy'))}%" if r.get("train_accuracy") is not None else "",
              f"training {number((r.get('compute') or {}).get('train_s'))} s" if r.get("compute") else "",
-             f"checkpoint {r['checkpoint']}" if r.get("checkpoint") else ""]
+             f"checkpoint {r['checkpoint']}" if r.get("checkpoint") else "",
+             f"seed {r['seed']}" if r.get("seed") else "",
+             f"CIs by {r['ci_unit']}" if r.get("ci_unit") else ""]
     out = [f"<section class=\"run\" id=\"{anchor(r)}\"><h3>{esc(r.get('key', '?'))}</h3>",
            f"<p class=\"facts\">{esc('; '.join(f for f in facts if f))}</p>", "<div class=\"row\">"]
     for split in ("val", "test"):
@@ -76,5 +78,9 @@ def run_section(run: Experiment, r: dict) -> str:
     roc = roc_figure(run, r)
     if roc is not None:
         out.append(f"<figure>{roc.markup()}</figure>")
+    cal = (r.get("calibration") or {}).get("test")
+    if cal and cal.get("bins"):
+        fig = reliability_svg(cal["bins"], cal.get("ece"), f"{r.get('key', '')}: reliability, test")
+        out.append(f"<figure>{fig.markup()}</figure>")
     out.append("</div></section>")
     return "".join(out)

@@ -17,7 +17,17 @@ from spinegui.core.results.report.tables import (
 )
 
 SETTINGS = ("size", "epochs", "patience", "batch", "optimizer", "lr", "flip", "per_class", "max_real", "val_fraction",
-            "on_the_fly", "gan_epochs", "gan_size", "bootstrap", "seed")
+            "on_the_fly", "symmetric", "gan_arch", "gan_steps", "gan_minutes", "gan_epochs", "gan_size", "gan_gate",
+            "bootstrap", "seed", "seeds")
+
+
+def _setting(key: str, value) -> str:
+    """0 or None stands for "chosen for you" in these settings (experiment_config says how)."""
+    if not value and key in ("lr", "gan_steps", "gan_minutes", "size"):
+        return "default"
+    if not value and key == "gan_epochs":
+        return "no limit"
+    return str(value)
 
 
 def _dl(items: list[tuple[str, str]]) -> str:
@@ -37,8 +47,7 @@ def header(run: Experiment) -> str:
     state = status.get("state", "")
     finished = f"{len(run.runs)} of {expected}" if expected else str(len(run.runs))
     when = " to ".join(x for x in (status.get("started"), status.get("ended")) if x)
-    settings = ", ".join(f"{k.replace('_', ' ')} {'default' if k == 'lr' and not cfg[k] else cfg[k]}"
-                         for k in SETTINGS if k in cfg)
+    settings = ", ".join(f"{k.replace('_', ' ')} {_setting(k, cfg[k])}" for k in SETTINGS if k in cfg)
     case = doc.get("case") or cfg.get("case")
     items = [("case", f"{case}" if case else "custom classes"), ("classes", " vs ".join(run.classes)),
              ("protocols", ", ".join(doc.get("protocols") or [])),
@@ -95,7 +104,9 @@ def results_section(run: Experiment) -> str:
         return "<p>No run has finished yet.</p>"
     return (table(RESULT_HEAD, [result_row(r) for r in run.runs.values()], "results")
             + "<p class=\"note\">Test metrics on the official test split (real images only) with bootstrap 95% "
-              "intervals; validation accuracy on the protocol's validation fold; train time and img/s of the "
+              f"intervals (resampling {'studies' if run.stats.get('ci_unit') == 'study' else 'images'}); validation "
+              "accuracy on the "
+              "protocol's validation fold; train time and img/s of the "
               "classifier's training; FLOPs of one forward and backward pass.</p>")
 
 
