@@ -18,7 +18,7 @@ step bench_classifier 90 python3 tests/benchmarks/bench_classifier.py --seconds 
 if [ "${FULL:-1}" = 1 ]; then
   step demo_data 25 python3 -m spinegui demo-data /tmp/demo300 --images 300 --workers 16
   step cli_gan 30 python3 -m spinegui train-gan /tmp/demo300 --classes "Vertebral collapse,Disc space narrowing" --size 128 --epochs 200 --device cuda --out /tmp/gan_run
-  step cli_experiment 60 python3 -m spinegui experiment /tmp/demo300 --case 1 --models vgg16,inception_v3 --strategies none,hybrid --protocol safe --per-class 1000 --epochs 1 --gan-epochs 200 --gan-size 128 --device cuda --out /tmp/exp_gpu
+  step cli_experiment 60 python3 -m spinegui experiment /tmp/demo300 --classes "No finding,Osteophytes" --models vgg16,inception_v3 --strategies none,hybrid --protocol safe --per-class 1000 --epochs 1 --gan-steps 1000 --gan-size 128 --device cuda --out /tmp/exp_gpu
   cp /tmp/exp_gpu/results.csv /tmp/exp_gpu/compute.json "$OUT/" 2>/dev/null
   tail -n 30 /tmp/exp_gpu/events.jsonl > "$OUT/exp_events_tail.jsonl" 2>/dev/null
 fi

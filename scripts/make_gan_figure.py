@@ -1,7 +1,8 @@
 """README figure: real training images (left) beside WGAN-GP samples (right), both 64 px.
 
 Usage: python scripts/make_gan_figure.py RUN OUT.png
-RUN is a run of `spinegui train-gan`; its dataset and workspace are read from RUN/config.toml.
+RUN is a run of `spinegui train-gan`, or an experiment's GAN folder (EXPERIMENT/gan/safe); the dataset
+and workspace are read from RUN/config.toml, or from the experiment's.
 """
 
 import sys
@@ -18,7 +19,8 @@ def main(run: str, out: str) -> None:
     from spinegui.gan.data import load_gan_data
     from spinegui.gan.sampler import generate, run_models
 
-    config = tomllib.loads((Path(run) / "config.toml").read_text())
+    own = Path(run) / "config.toml"
+    config = tomllib.loads((own if own.is_file() else Path(run).parent.parent / "config.toml").read_text())
     model = run_models(run)[0]
     index = load_index(config["root"])
     data = load_gan_data(index, model.classes, model.meta["size"], workspace=Workspace.for_dataset(
