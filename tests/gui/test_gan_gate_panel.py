@@ -74,3 +74,11 @@ def test_a_diverged_run_is_flagged():
                        None, 3.0)
     assert "DIVERGED" in text
     assert "DIVERGED" not in status_line("gan-x", {"state": "failed", "message": "out of memory"}, None, 3.0)
+
+
+def test_the_status_line_hides_the_epoch_cap_behind_a_budget_but_shows_a_real_epoch_count():
+    from spinegui.gan.spec import MAX_EPOCHS
+
+    budgeted = status_line("gan-x", {"state": "running"}, {"epoch": 169, "epochs": MAX_EPOCHS}, 3.0)
+    assert "epoch 169 " in budgeted + " " and f"/{MAX_EPOCHS}" not in budgeted
+    assert "epoch 12/60" in status_line("gan-x", {"state": "running"}, {"epoch": 12, "epochs": 60}, 3.0)

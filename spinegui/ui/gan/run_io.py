@@ -14,6 +14,7 @@ from PySide6.QtGui import QImage
 
 from spinegui.core import run_events as E
 from spinegui.core.errors import InputError
+from spinegui.gan.spec import MAX_EPOCHS
 from spinegui.jobs import read_config, read_events, read_status
 from spinegui.ui.gan.runs_list import STATE_COLOURS
 from spinegui.ui.gan.samples_view import load_quality
@@ -83,8 +84,9 @@ def status_line(run_name: str, status: dict | None, progress: dict | None, elaps
     parts = [f"<b style='color:{STATE_COLOURS.get(state, '#000')}'>{state}</b>",
              f"{elapsed_text(elapsed)} elapsed"]
     p = progress or {}
-    if p.get("epochs"):
-        parts.append(f"epoch {p.get('epoch')}/{p.get('epochs')}")
+    if p.get("epochs"):   # no "/100000" when the epoch count is only a cap behind a step or time budget
+        cap = p["epochs"] >= MAX_EPOCHS
+        parts.append(f"epoch {p.get('epoch')}" + ("" if cap else f"/{p['epochs']}"))
     if p.get("img_s") is not None:
         parts.append(f"{p['img_s']:g} img/s")
     parts.append(s.get("device") or "device –")
