@@ -1,7 +1,7 @@
 """The Results tab shows the statistics (core/results/summary.py): ECE and sensitivity at 90 %
 specificity beside the per-class table, the three gaps in the leakage line, mean ± sd and the paired
 difference against none in the grid's tooltips and the seeds table, the reliability diagram, and
-runs excluded by a failed quality gate. Screenshots go to /tmp/stats_shots/ when the folder exists."""
+runs excluded by a failed quality gate. SPINEGUI_STATS_SHOTS=DIR keeps screenshots in DIR to look at."""
 
 from __future__ import annotations
 
@@ -19,8 +19,6 @@ from spinegui.ui.results.tables import difference
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from stats_factory import write_folder  # noqa: E402
 
-SHOTS = Path("/tmp/stats_shots")
-
 
 def open_panel(qtbot, folder: Path) -> ResultsPanel:
     panel = ResultsPanel()
@@ -34,9 +32,10 @@ def open_panel(qtbot, folder: Path) -> ResultsPanel:
 
 
 def shot(panel, name: str) -> None:
-    if os.environ.get("SPINEGUI_STATS_SHOTS"):
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        panel.grab().save(str(SHOTS / f"{name}.png"))
+    if os.environ.get("SPINEGUI_STATS_SHOTS"):   # only where the person running the tests asks
+        shots = Path(os.environ["SPINEGUI_STATS_SHOTS"])
+        shots.mkdir(parents=True, exist_ok=True)
+        panel.grab().save(str(shots / f"{name}.png"))
 
 
 @pytest.fixture
