@@ -152,9 +152,10 @@ def cmd_experiment(args) -> int:
     print(f"classes: {', '.join(cfg['classes'])}")         # (plan_case refused an empty fold, by name)
     for reason, n in selection.left_out.items():
         print(f"left out {n} images: {reason}")
-    print(format_table(plans))
     if args.plan_only:
+        print(format_table(plans))
         return 0
+    # a run prints the table once, from the job's log (relayed below), after the cache is filled
     values["classes"] = cfg["classes"]
     rc = run_foreground("experiment", {**values, "kind": "experiment"}, out, overwrite=args.overwrite)
     if rc == 0:

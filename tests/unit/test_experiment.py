@@ -149,3 +149,13 @@ def test_every_file_of_the_experiment_honours_the_umask(experiment):
              for p in experiment.rglob("*") if p.is_file() and not p.is_symlink()}
     assert {"results.csv", "results.json", "manifest.csv"} <= set(modes)
     assert {name: m for name, m in modes.items() if m != oct(want)} == {}
+
+
+def test_a_run_prints_its_plan_table_once_and_plan_only_prints_it_too(case_root, tmp_path, capsys):
+    args = ["experiment", str(case_root), "--case", "1", "--strategies", "none", "--protocol", "safe",
+            "--workspace", str(tmp_path / "ws"), *TINY]
+    assert main([*args, "--out", str(tmp_path / "plan"), "--plan-only"]) == 0
+    assert capsys.readouterr().out.count("safe protocol: split by study") == 1
+    assert main([*args, "--out", str(tmp_path / "run")]) == 0
+    shown = capsys.readouterr()   # the job's log lines go beside the progress bar, on stderr
+    assert (shown.out + shown.err).count("safe protocol: split by study") == 1
