@@ -61,19 +61,12 @@ def add_parsers(sub) -> None:
 
 def experiment_values(args) -> dict:
     from spinegui.train.experiment_config import DEFAULTS, EXPERIMENT
+    from spinegui.train.experiment_launch import local_weights
 
     root = Path(args.root).expanduser().resolve()
     if not root.is_dir():
         raise InputError(root, "dataset folder not found")
-    weights = {}
-    for item in args.weights:
-        model, sep, path = item.partition("=")
-        if not sep or not path:
-            raise InputError(None, f"--weights wants MODEL=FILE, got {item!r}")
-        file = Path(path).expanduser().resolve()
-        if not file.is_file():
-            raise InputError(file, "weights file not found")
-        weights[model.strip()] = str(file)
+    weights = local_weights(args.weights)
     given = EXPERIMENT.from_args(args)
     values = {"root": str(root), "case": args.case or "", "classes": (args.classes or "").split(","),
               **{p.name: given.get(p.name, DEFAULTS[p.name]) for p in EXPERIMENT if p.cli},
@@ -101,18 +94,6 @@ def _print_results(out: Path) -> None:
     print(f"results: {out / 'results.csv'}, {out / 'results.json'}; manifest: {out / 'manifest.csv'}")
 
 
-def _check_gan_classes(cfg: dict, plans) -> None:
-    """With the quality gate on, refuse (before anything is written) a class too small to hold images
-    out from its GAN's training."""
-    if cfg["gan_gate"] != "on":
-        return
-    from spinegui.gan.gate import check_class_sizes, gan_classes
-
-    for protocol in cfg["protocols"]:
-        ids = gan_classes(plans, protocol, cfg["classes"])
-        check_class_sizes({name: len(v) for name, v in ids.items()}, protocol)
-
-
 def cmd_experiment(args) -> int:
     from spinegui.cli.jobs import require_device, run_foreground
     from spinegui.jobs import runfolder as rf
@@ -136,24 +117,16 @@ def cmd_experiment(args) -> int:
     check_new_run("experiment", out, overwrite=args.overwrite, dataset=root,
                   taken="an experiment is already there; pass --resume to go on with it or --overwrite to start again")
 
-    from spinegui.core.dataset.vindr import load_index
-    from spinegui.train.experiment_config import experiment_config
-    from spinegui.train.planner import format_table, plan_case
-    from spinegui.train.splits import select
+    from spinegui.train.experiment_launch import plan_experiment
 
     values = experiment_values(args)
-    cfg = experiment_config(values)
-    index = load_index(cfg["root"])
-    selection = select(index, cfg["classes"], max_real=cfg["max_real"], seed=cfg["seed"])
-    plans = plan_case(selection, cfg["protocols"], cfg["strategies"], cfg["per_class"],
-                      val_fraction=cfg["val_fraction"], seed=cfg["seed"], gan_share=cfg["gan_share"],
-                      symmetric=cfg["symmetric"])
-    _check_gan_classes(cfg, plans)
+    planned = plan_experiment(values)
+    cfg, selection = planned.cfg, planned.selection
     print(f"classes: {', '.join(cfg['classes'])}")         # (plan_case refused an empty fold, by name)
     for reason, n in selection.left_out.items():
         print(f"left out {n} images: {reason}")
     if args.plan_only:
-        print(format_table(plans))
+        print(planned.table())
         return 0
     # a run prints the table once, from the job's log (relayed below), after the cache is filled
     values["classes"] = cfg["classes"]
