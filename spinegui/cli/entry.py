@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     from spinegui.cli import selftest as selftest_cmd
 
     selftest_cmd.add_parsers(sub)
+    from spinegui.cli import reader_study as cli_reader_study
+
+    cli_reader_study.add_parsers(sub)
     return p
 
 

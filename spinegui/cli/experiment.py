@@ -27,6 +27,7 @@ half geometric copies with preset hybrid-geometric)."""
 def add_parsers(sub) -> None:
     import argparse
 
+    from spinegui.jobs.slurm import SLURM
     from spinegui.train.experiment_config import EXPERIMENT
 
     # The options default to None ("not given"); experiment_config checks every range again (the
@@ -47,6 +48,7 @@ def add_parsers(sub) -> None:
     e.add_argument("--protocol", choices=("safe", "paper", "both"), default="both",
                    help="safe, paper or both (default: both)")
     EXPERIMENT.add_arguments(e)   # every setting, its range checked while parsing
+    SLURM.add_arguments(e)        # --slurm-partition, --slurm-gpus-per-task, --slurm-time, ... (--executor slurm)
     e.add_argument("--weights", action="append", default=[], metavar="MODEL=FILE",
                    help="local ImageNet weights for a model (.safetensors or .pth); repeatable")
     e.add_argument("--workspace", help="workspace folder (default: the dataset's usual one)")
@@ -73,6 +75,10 @@ def experiment_values(args) -> dict:
               "protocols": ["safe", "paper"] if args.protocol == "both" else [args.protocol], "weights": weights}
     if args.workspace:
         values["workspace"] = str(Path(args.workspace).expanduser().resolve())
+    if values["executor"] == "slurm":
+        from spinegui.jobs.slurm import SLURM
+
+        values.update({**SLURM.defaults(), **SLURM.from_args(args)})
     return values
 
 
@@ -107,11 +113,17 @@ def cmd_experiment(args) -> int:
             print(f"{out}: done already")
             _print_results(out)
             return 0
+        if rf.read_config(out).get("executor") == "slurm":
+            return _submit(out, resume=True)
         rc = run_foreground(None, None, out, resume=True)
         if rc == 0:
             _print_results(out)
         return rc
     require_device(args.device)   # before any folder is written (issue 14, defect 10)
+    if (args.executor or "local") == "slurm":
+        from spinegui.jobs.slurm import require_slurm
+
+        require_slurm()           # one line when there is no SLURM to submit to, before anything is written
     root = Path(args.root).expanduser().resolve()
     # The output-folder rule (spinegui/core/outdir.py), before the planning: nothing is deleted here.
     check_new_run("experiment", out, overwrite=args.overwrite, dataset=root,
@@ -130,7 +142,35 @@ def cmd_experiment(args) -> int:
         return 0
     # a run prints the table once, from the job's log (relayed below), after the cache is filled
     values["classes"] = cfg["classes"]
+    if cfg["executor"] == "slurm":
+        from spinegui.jobs.runner import prepare
+
+        prepare("experiment", {**values, "kind": "experiment"}, out, resume=False, overwrite=args.overwrite)
+        return _submit(out, resume=False)
     rc = run_foreground("experiment", {**values, "kind": "experiment"}, out, overwrite=args.overwrite)
     if rc == 0:
         _print_results(out)
     return rc
+
+
+def _submit(out: Path, resume: bool) -> int:
+    """Submit the experiment's jobs (on resume only what is missing) to SLURM and return: the jobs
+    write into `out`; `spinegui jobs`, the Results tab and `spinegui cancel` follow them there."""
+    from spinegui.jobs import runfolder as rf
+    from spinegui.jobs.runner import prepare_resume
+    from spinegui.jobs.slurm import require_slurm
+    from spinegui.train.experiment_parts import submit_slurm
+
+    require_slurm()
+    if resume:
+        prepare_resume(out, "experiment")   # refuses one still queued or running
+    try:
+        ids = submit_slurm(out)
+    except BaseException:
+        if rf.read_status(out)["state"] == "queued":     # nothing will run it: say so in the folder
+            rf.update_status(out, state="failed", ended=rf.utc_now(), message="SLURM submission failed")
+        raise
+    runs = [n for n in ids if n not in ("prepare", "finish") and not n.startswith("gan-")]
+    print(f"submitted {len(ids)} SLURM jobs ({len(runs)} runs): {', '.join(sorted(set(ids.values()), key=int))}")
+    print(f"follow: spinegui jobs {out}   cancel: spinegui cancel {out}   results: {out / 'results.json'}")
+    return 0

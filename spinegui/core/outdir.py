@@ -43,7 +43,8 @@ MARKER = ".spinegui-output.json"
 FORMAT = 1
 _COMMANDS = {"augment": "spinegui augment", "sample": "spinegui sample", "export": "spinegui export",
              "report-figures": "spinegui report --figures", "run:gan": "spinegui train-gan",
-             "run:experiment": "spinegui experiment"}
+             "run:experiment": "spinegui experiment", "run:experiment-part": "spinegui experiment",
+             "reader-study": "spinegui reader-study new"}
 
 
 def run_kind(job_kind: str) -> str:

@@ -20,6 +20,7 @@ _REGISTRY: dict[str, str] = {
     "gan-sample": "spinegui.gan.sampler:run_job",
     "gan-quality": "spinegui.gan.quality:run_job",
     "experiment": "spinegui.train.experiment:run",
+    "experiment-part": "spinegui.train.experiment:run",   # a share of a spread experiment (train/experiment_parts.py)
 }
 
 

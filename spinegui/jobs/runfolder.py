@@ -22,7 +22,7 @@ import os
 import platform
 import socket
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -479,8 +479,9 @@ def list_runs(runs_root: str | Path) -> list[RunSummary]:
     """Every run folder directly under `runs_root` (sorted by name); stale runs are marked as such.
     A missing root lists nothing; a run folder given as the root lists itself."""
     root = Path(runs_root)
-    if is_run_dir(root):
-        candidates = [root]
+    if is_run_dir(root):   # and an experiment's parts (its GANs and runs as jobs of their own), under it
+        parts = sorted((p for p in (root / "parts").glob("*") if is_run_dir(p)), key=lambda p: p.name)
+        return [summarize(root)] + [replace(summarize(p), name=f"{root.name}/{p.name}") for p in parts]
     else:
         try:
             candidates = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.name)

@@ -377,6 +377,11 @@ def cancel_run(run_dir: str | Path, grace: float = DEFAULT_GRACE_S, *, wait: boo
     status = rf.refresh_status(run_dir)
     if status["state"] in rf.FINAL_STATES:
         return status["state"]
+    from spinegui.jobs import slurm
+
+    if slurm.is_spread(run_dir):     # its work runs as SLURM jobs: cancel them all, through the folder
+        return slurm.cancel_spread(run_dir, sorted(p for p in (run_dir / "parts").glob("*") if rf.is_run_dir(p)),
+                                   grace)
     try:
         rf.request_cancel(run_dir)
     except OSError as exc:

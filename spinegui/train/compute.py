@@ -154,6 +154,19 @@ class Ledger:
                              "img_s": round(images / seconds, 2) if images and seconds > 0 else None})
         self.save()
 
+    def merge(self, paths) -> None:
+        """Take in the records of other ledgers (the parts of a spread experiment), each tagged with
+        its part's folder name; merging the same part again replaces its records."""
+        for path in paths:
+            try:
+                records = json.loads(Path(path).read_text(encoding="utf-8")).get("stages", [])
+            except (OSError, ValueError):
+                continue
+            part = Path(path).parent.name
+            self.records = [r for r in self.records if r.get("part") != part] + [{**r, "part": part}
+                                                                                  for r in records]
+        self.save()
+
     def cost(self, protocol: str, strategy: str, model: str | None = None, seed: int | None = None) -> dict:
         """Seconds a protocol x strategy cost, preparation (GAN, samples, augmentation) and training;
         with `seed`, that seed's stages and the stages every seed shares (GAN training)."""

@@ -75,20 +75,62 @@ def _predictions(path: Path, classes, data, prob) -> None:
 
 def run(ctx) -> None:
     """The job's entry (jobs/registry.py names it): set up, plan, then each protocol in turn; returns
-    early, leaving what is finished on disk, when the job is cancelled."""
+    early, leaving what is finished on disk, when the job is cancelled.
+
+    A part of an experiment spread over jobs (train/experiment_parts.py: config "part" and
+    "experiment_dir") does only its share into the experiment's folder: "prepare" the cache, plan and
+    stores, "gans" one protocol's GANs, "cell" one run; "finish" trains nothing and writes the results."""
     r = _start(ctx)
-    if not _plan(r):
+    if not _plan(r) or r.part.get("name") == "prepare":
+        return
+    if not r.part and not _spread_locally(r):
         return
     # 2. per protocol: GANs, synthetic images, classifiers
     for protocol in r.cfg["protocols"]:
+        if r.part.get("protocol") not in (None, protocol):
+            continue
         if not _run_protocol(r, protocol):
             return
+    if r.part.get("name") in ("gans", "cell"):
+        ctx.emit(E.PROGRESS, stage="done", step=r.units, total=r.units)
+        return
+    if r.part.get("name") == "finish":   # a part saw only its own stages: the GANs' cost is in the merged ledger
+        for res in r.results:
+            res["compute"].update(r.ledger.cost(res["protocol"], res["strategy"], res["model"], seed=res["seed"]))
     write_results(r.run_dir, r.cfg, r.plans, r.results, r.ledger, r.probes)
     try:    # report.html only views results.json: failing to draw it must not fail a finished experiment
         write_report(r.run_dir)
     except Exception as exc:
         ctx.log(f"report.html not written: {exc}")
+    if r.missing:   # "finish" of a spread experiment: say which runs are missing, keep what is there
+        raise RuntimeError(f"{len(r.missing)} runs did not finish ({', '.join(r.missing[:4])}"
+                           f"{', ...' if len(r.missing) > 4 else ''}); --resume submits them again")
     ctx.emit(E.PROGRESS, stage="done", step=r.units, total=r.units)
+
+
+def _spread_locally(r: _Run) -> bool:
+    """With several local workers (--parallel, or several GPUs), the GANs and the runs go to job
+    processes of their own (train/experiment_parts.py) and this job then only collects. False if cancelled."""
+    from spinegui.train import experiment_parts as parts
+
+    workers = parts.local_workers(r.cfg, r.device.type)
+    if workers < 2 or r.cfg.get("executor", "local") != "local":
+        return True
+    import torch
+
+    gpus = torch.cuda.device_count() if r.device.type == "cuda" else 0
+    r.ctx.log(f"{workers} runs at once" + (f" on {gpus} GPUs" if gpus else ""))
+    if not parts.run_parallel(r.ctx, r.cfg, r.plans, r.run_dir, workers, gpus):
+        return False
+    r.part = {"name": "finish"}
+    r.ledger.merge([d / "compute.json" for d in parts.part_folders(r.run_dir)])
+    return True
+
+
+def finish(ctx) -> None:
+    """The last job of an experiment spread over jobs: results from the runs the parts wrote."""
+    ctx.config = {**ctx.config, "part": {"name": "finish"}}
+    run(ctx)
 
 
 @dataclass
@@ -113,6 +155,8 @@ class _Run:
     probes: dict = field(default_factory=dict)      # plan key -> the origin probe's result (or None)
     units: int = 0                  # epochs to train in all (the progress total)
     done_units: int = 0
+    part: dict = field(default_factory=dict)        # a spread experiment's share (empty: all of it)
+    missing: list = field(default_factory=list)     # "finish": runs no part wrote
 
 
 def _start(ctx) -> _Run:
@@ -131,12 +175,15 @@ def _start(ctx) -> _Run:
     if cfg["threads"]:      # on a busy CPU, one thread per job is often far faster than two that spin
         torch.set_num_threads(cfg["threads"])
     ctx.set_device(str(device))
-    run_dir = Path(ctx.run_dir)
-    ledger = Ledger(device, run_dir / "compute.json", resume=ctx.resume)
+    run_dir = Path(cfg.get("experiment_dir") or ctx.run_dir)
+    part = dict(cfg.get("part") or {})
+    ledger = Ledger(device, Path(ctx.run_dir) / "compute.json", resume=ctx.resume)
+    if part.get("name") == "finish":
+        ledger.merge(sorted(run_dir.glob("parts/*/compute.json")))
     index = load_index(cfg["root"])
     ws = Workspace.for_dataset(index.root, cfg["workspace"] or None)
     sizes = {m: cfg["size"] or DEFAULT_SIZE[m] for m in cfg["models"]}
-    return _Run(ctx, cfg, device, run_dir, ledger, index, ws, sizes)
+    return _Run(ctx, cfg, device, run_dir, ledger, index, ws, sizes, part=part)
 
 
 def _plan(r: _Run) -> bool:
@@ -169,7 +216,8 @@ def _plan(r: _Run) -> bool:
     labels = {i.image_id: i.label for i in r.selection.pool}
     r.boxes = {s: X.source_boxes(index, r.cache, list(labels), cfg["classes"], labels, s) for s in sizes}
     r.plans = plans
-    r.units = len(plans) * len(cfg["models"]) * cfg["epochs"] * cfg["seeds"]
+    per_run = cfg["epochs"]
+    r.units = per_run if r.part.get("name") == "cell" else len(plans) * len(cfg["models"]) * per_run * cfg["seeds"]
     return True
 
 
@@ -203,20 +251,39 @@ def _run_protocol(r: _Run, protocol: str) -> bool:
     need = {name: sorted({s.source_id for p in pplans for s in p.specs if s.origin == "real" and s.label == k
                           and s.fold != "test" and (protocol == "paper" or s.fold == "train")})
             for k, name in enumerate(classes) if any(p.counts[k].gan for p in pplans)}
+    if r.part.get("name") == "finish" and need and not X.gans_finished(r.run_dir, protocol, need):
+        r.missing += [k for k, *_ in _cells(r, pplans)]     # its GAN part failed: nothing to collect
+        return True
     gans = X.fit_gans(r.ctx, cfg, r.index, r.ws, protocol, need, r.device, r.ledger, gan_strategies) if need else {}
     if gans is None:
         return False
     if gans:
         _count_gan_flops(r, protocol)
-    for index in range(cfg["seeds"]):   # the GANs above are shared: each seed draws its own samples
-        for plan in pplans:
-            synth = _synthetic(r, plan, gans, index)
-            if index == 0:
-                _probe(r, plan, synth)
-            for model in cfg["models"]:
-                if not _run_model(r, plan, model, synth, index):
-                    return False
+    if r.part.get("name") == "gans":
+        return True
+    synth = {}
+    for _key, plan, model, index in _cells(r, pplans):   # the GANs are shared: each seed draws its own samples
+        if (plan.key, index) not in synth:
+            synth = {(plan.key, index): _synthetic(r, plan, gans, index)}   # one plan's images in memory
+            if index == 0 and r.part.get("name") in (None, "finish"):   # not in a one-run part
+                _probe(r, plan, synth[plan.key, index])
+        if not _run_model(r, plan, model, synth[plan.key, index], index):
+            return False
     return True
+
+
+def cell_key(plan_key: str, model: str, index: int) -> str:
+    """A run's key: protocol-strategy-model, and -s<i> for seed index i > 0."""
+    return f"{plan_key}-{model}" + (f"-s{index}" if index else "")
+
+
+def _cells(r: _Run, pplans) -> list[tuple]:
+    """(key, plan, model, seed index) of the runs this job does, in the experiment's order."""
+    cells = [(cell_key(plan.key, model, index), plan, model, index)
+             for index in range(r.cfg["seeds"]) for plan in pplans for model in r.cfg["models"]]
+    if r.part.get("name") == "cell":
+        cells = [c for c in cells if c[0] == r.part["cell"]]
+    return cells
 
 
 def _count_gan_flops(r: _Run, protocol: str) -> None:
@@ -309,11 +376,14 @@ def _run_model(r: _Run, plan, model: str, synth: dict, index: int = 0) -> bool:
     from spinegui.train import experiment_data as X
 
     cfg = r.cfg
-    key, size = f"{plan.key}-{model}" + (f"-s{index}" if index else ""), r.sizes[model]
+    key, size = cell_key(plan.key, model, index), r.sizes[model]
     out = r.run_dir / "runs" / f"{key}.json"
     if out.exists():
         r.results.append(json.loads(out.read_text(encoding="utf-8")))
         r.done_units += cfg["epochs"]
+        return True
+    if r.part.get("name") == "finish":     # "finish" collects; a run no part wrote is reported missing
+        r.missing.append(key)
         return True
     real = _real_for(r, plan, size)
     folds = {f: X.fold_data(plan, f, real, synth[size], cfg["on_the_fly"]) for f in ("train", "val", "test")}
@@ -385,7 +455,8 @@ def _evaluate(r: _Run, plan, model: str, key: str, size: int, trainer, folds: di
             r.ctx.emit(E.METRIC, run=key, split=f, name=name, value=result[f][name])
     atomic_write_bytes(out, json.dumps(result, indent=1).encode("utf-8"))
     r.results.append(result)
-    write_results(run_dir, cfg, r.plans, r.results, r.ledger, r.probes)
+    if not r.part:     # parts run side by side: only "finish" writes the results
+        write_results(run_dir, cfg, r.plans, r.results, r.ledger, r.probes)
 
 
 def _seen(state: dict) -> int:

@@ -75,6 +75,12 @@ EXPERIMENT = ParamSet((
     Param("symmetric", "bool", False, help="every class, No finding included, gets the same mix of geometric "
                                            "copies and GAN samples, and real images pass the GAN's resolution "
                                            "when GAN samples are used: how an image was made cannot tell its class"),
+    Param("executor", "choice", "local", choices=("local", "slurm"),
+          help="local: on this machine; slurm: every GAN and every run its own SLURM job (through submitit), "
+               "all writing into the one experiment folder on shared storage"),
+    Param("parallel", "int", 0, 0, 64, zero_is_default=True,
+          help="with --executor local: runs at once, each in its own process (one per GPU on a machine with "
+               "several GPUs)", shown_default="the number of GPUs; 1 without a GPU"),
     Param("workers", "int", 0, 0, 256, zero_is_default=True, help="cache decoding processes",
           shown_default="all cores"),
     Param("threads", "int", 0, 0, 1024, zero_is_default=True,

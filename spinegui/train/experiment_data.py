@@ -93,7 +93,7 @@ def _open_store(path: Path, ids: list[str]) -> Store | None:
 def _write_store(path: Path, ids: list[str], size: int, fill) -> Store:
     """Make a store chunk by chunk (`fill(start, stop) -> uint16 array`) and rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")   # parts on other nodes may make the same store
     array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint16, shape=(len(ids), size, size))
     for start in range(0, len(ids), CHUNK):
         stop = min(start + CHUNK, len(ids))
@@ -322,12 +322,17 @@ def _gan_settings(cfg: dict, device) -> dict:
                          "device": cfg["device"], "seed": cfg["seed"], "keep_last": 1})
 
 
+def gans_finished(run_dir: Path, protocol: str, classes) -> bool:
+    """Every class's GAN of the protocol trained and scored (its gate entry written)."""
+    return set(classes) <= set(read_entries(Path(run_dir) / "gan" / protocol))
+
+
 def fit_gans(ctx, cfg: dict, index, ws, protocol: str, ids_by_class: dict[str, list[str]], device,
              ledger, strategies: list[str]) -> dict | None:
     """Train (or, on resume, finish) one GAN per class, then score it (the quality gate, unless off) on
     images of the class held out from its training; {class: (checkpoint, meta)}; None if cancelled.
     Each GAN's entry (results.json "gans") goes to gan/<protocol>/gate.json."""
-    run_dir = Path(ctx.run_dir) / "gan" / protocol
+    run_dir = Path(cfg.get("experiment_dir") or ctx.run_dir) / "gan" / protocol   # a part: the experiment's
     sub = _GanContext(ctx, run_dir, protocol)
     settings = _gan_settings(cfg, device)
     gated = cfg.get("gan_gate", "on") == "on"
