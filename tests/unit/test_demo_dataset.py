@@ -49,6 +49,9 @@ def test_files_are_vindr_dicoms(demo_root):
         assert ds.SOPInstanceUID == rec.image_id == rec.path.stem
         assert ds.StudyInstanceUID == rec.study_id and ds.SeriesInstanceUID == rec.series_id
         assert "DERIVED" in ds.ImageType and "SYNTHETIC" in ds.SeriesDescription
+        # What a viewer's header panel shows: the modality a DX For Presentation file must name.
+        assert ds.Modality == "DX" and ds.PresentationIntentType == "FOR PRESENTATION"
+        assert ds.ImagerPixelSpacing == ds.PixelSpacing and ds.BodyPartExamined in ("LSPINE", "CSPINE")
         assert str(ds.PatientName) == "" and ds.PatientID == ""
         assert float(ds.WindowWidth) > 0 and ds.PixelSpacing[0] > 0
         px = ds.pixel_array

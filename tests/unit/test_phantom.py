@@ -179,3 +179,53 @@ def test_spondylolisthesis_slips_a_body_forwards_over_the_one_below():
         shift = b.verts[moved[-1]].origin - a.verts[moved[-1]].origin
         grade = float(np.dot(shift, lo.e_ant)) / lo.D  # forwards, as a share of the lower body's depth
         assert 0.1 <= grade <= 0.5
+
+
+@pytest.mark.parametrize("region,view", COMBOS)
+def test_bodies_have_rounded_corners_and_dished_end_plates(region, view):
+    """A body is bone-shaped, not a rectangle: nothing at its nominal corners, a dip in the middle of each
+    end plate, and the most bone in its middle."""
+    from spinegui.core.demo.phantom_anatomy import build_scene
+    from spinegui.core.demo.phantom_bones import body
+    from spinegui.core.demo.phantom_draw import Canvas
+
+    sc = build_scene(region, view, 1024, 640, np.random.default_rng(4))
+    for v in [v for v in sc.verts if v.kind != "sacrum"][2:5]:
+        cv = Canvas(sc.h, sc.w, sc.s, np.random.default_rng(0))
+        body(cv, sc, v)
+
+        def mu_at(p, mu=cv.mu):
+            return float(mu[int(p[1]), int(p[0])])
+
+        centre = mu_at(v.origin)
+        inset = 0.04 * min(v.H, v.D)
+        for c in v.corners:  # a rectangle would be full just inside its corners
+            assert mu_at(c + (v.origin - c) / np.linalg.norm(v.origin - c) * inset) < 0.25 * centre
+        for a, b in ((v.corners[0], v.corners[1]), (v.corners[3], v.corners[2])):
+            mid = (a + b) / 2
+            inward = (v.origin - mid) / np.linalg.norm(v.origin - mid)
+            assert mu_at(mid + inward * 0.02 * v.H) < 0.5 * mu_at(mid + inward * 0.15 * v.H)
+
+
+def test_overlapping_structures_add_up():
+    """Attenuation sums: where two bones overlap the picture is denser than either alone."""
+    from spinegui.core.demo.phantom_bones import ellipse
+    from spinegui.core.demo.phantom_draw import Canvas
+
+    cv = Canvas(100, 100, 3.0, np.random.default_rng(0))
+    ellipse(cv, (40, 50), 20, 12, density=0.3)
+    ellipse(cv, (60, 50), 20, 12, density=0.3)
+    assert cv.mu[50, 50] == pytest.approx(0.6, abs=0.01) and cv.mu[50, 30] == pytest.approx(0.3, abs=0.01)
+
+
+@pytest.mark.parametrize("region", ["lumbar", "cervical"])
+def test_metal_leaves_no_dark_halo(region):
+    """Equalisation leaves implants out: the bone and tissue next to a screw keep their brightness."""
+    normal, _, sc = render_scene(PhantomSpec(H, W, region, "lateral"), np.random.default_rng(2))
+    img, [(_, box)] = render(region, "lateral", ["Surgical implant"], seed=2)
+    x0, y0, x1, y1 = _dilate(box, 0, H, W)
+    ring = np.zeros_like(img, bool)
+    ring[slice(*_dilate(box, 8 * sc.s, H, W)[1::2]), slice(*_dilate(box, 8 * sc.s, H, W)[0::2])] = True
+    ring[y0:y1, x0:x1] = False
+    diff = img.astype(int)[ring] - normal.astype(int)[ring]
+    assert np.median(diff) > -40, f"the implant darkens its surroundings by {-np.median(diff):.0f}"

@@ -174,6 +174,10 @@ def encode_dicom(pixels: np.ndarray, plan: DemoImagePlan) -> bytes:
         ds = Dataset()
         ds.SOPClassUID = DX_FOR_PRESENTATION
         ds.SOPInstanceUID = plan.image_id
+        # VinDr's own files carry no Modality (docs/VINDR.md); the DX IOD requires it, and viewers show it.
+        ds.Modality = "DX"
+        ds.PresentationIntentType = "FOR PRESENTATION"
+        ds.SeriesNumber, ds.InstanceNumber = "1", "1"  # every image is its own series
         ds.StudyInstanceUID = plan.study_id
         ds.SeriesInstanceUID = plan.series_id
         ds.ImageType = ["DERIVED", "SECONDARY"]
@@ -181,6 +185,7 @@ def encode_dicom(pixels: np.ndarray, plan: DemoImagePlan) -> bytes:
         ds.DerivationDescription = f"spinegui procedural phantom, seed {plan.seed}; not a patient image"
         ds.BurnedInAnnotation = "NO"
         ds.Manufacturer = "spinegui demo generator"
+        ds.ManufacturerModelName = "procedural phantom"
         ds.PatientName = ""  # no patient data: type-2 attributes present but empty
         ds.PatientID = ""
         ds.BodyPartExamined = "LSPINE" if plan.region == "lumbar" else "CSPINE"
@@ -190,6 +195,7 @@ def encode_dicom(pixels: np.ndarray, plan: DemoImagePlan) -> bytes:
         fov_mm = 380.0 if plan.region == "lumbar" else 230.0
         spacing = round(fov_mm / plan.height, 4)
         ds.PixelSpacing = [spacing, spacing]
+        ds.ImagerPixelSpacing = [spacing, spacing]  # no magnification modelled: detector = patient plane
         lo, hi = np.percentile(pixels[:: 4, :: 4], [1, 99.5])
         ds.WindowCenter = f"{(lo + hi) / 2:.1f}"
         ds.WindowWidth = f"{max(hi - lo, 1):.1f}"

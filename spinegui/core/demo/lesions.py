@@ -98,8 +98,14 @@ def _spur(v: Vertebra, corner: int, out: np.ndarray, length: float, base: float,
     along = _unit(v.corners[{0: 3, 1: 2, 2: 1, 3: 0}[corner]] - c)  # up or down the wall, into the body
     inward = _unit(v.corners.mean(axis=0) - c)
     tip = c + out * 0.8 * length + to_disc * 0.6 * length
-    return _hull([c + along * base + out * 0.3 * mm, c + inward * 2.5 * mm, c - out * 2 * mm + to_disc * 0.3 * mm,
+    # The base reaches into the body past its rounded corner, so the spur grows out of the bone.
+    return _hull([c + along * base + out * 0.3 * mm, c + inward * 4.5 * mm, c - out * 2 * mm + to_disc * 0.3 * mm,
                   tip, c + out * 0.6 * length + along * 0.2 * length, c + out * 0.5 * length + to_disc * 0.5 * length])
+
+
+def _paint_spur(cv: Canvas, pts: np.ndarray, density: float):
+    """New bone: a cancellous core in a cortical skin, soft-edged like the bone it grows from."""
+    return convex(cv, pts, smooth=1, density=density, rim=0.14, rim_w=0.9 * cv.s, tex=0.2, soft=2.0)
 
 
 def _osteophyte(sc: Scene, sites: _Sites, rng) -> Painter:
@@ -124,8 +130,7 @@ def _osteophyte(sc: Scene, sites: _Sites, rng) -> Painter:
         boxes = []
         for v, c in ((u, cu), (lo, cl)):
             if which == "both" or (which == "upper") == (v is u):
-                boxes.append(convex(cv, _spur(v, c, out, ln, base, mm), smooth=1, density=0.42 * v.dens / 0.5,
-                                    rim=0.22, rim_w=0.9 * cv.s, tex=0.15, soft=1.0))
+                boxes.append(_paint_spur(cv, _spur(v, c, out, ln, base, mm), 0.27 * v.dens / 0.5))
         return boxes
 
     return paint
@@ -177,14 +182,18 @@ def _implant(sc: Scene, sites: _Sites, rng) -> Painter:
 
 
 def _screw(cv: Canvas, head, tip, r: float, mm: float) -> list:
+    """A pedicle screw: a slightly tapered shaft whose outline is serrated by its 2.5 mm thread (metal
+    saturates, so the thread shows at the edge), under a tulip head."""
     t = capsule_t(head, tip)
     pitch = max(2.5 * mm / np.linalg.norm(tip - head), 1e-3)
+    core = sdf_capsule(head, tip, r, 0.75 * r)
+    depth = np.float32(0.22 * r)
 
-    def threads(xs, ys, d):  # 2.5 mm thread pitch along the shaft
-        return 0.82 + 0.18 * np.cos(t(xs, ys) * (2 * np.pi / pitch))
+    def shaft(xs, ys):
+        return core(xs, ys) + depth * np.abs(np.sin(t(xs, ys) * np.float32(np.pi / pitch)))
 
-    b = cv.paint(sdf_capsule(head, tip, r), bbox_of([head, tip], r), density=METAL, soft=1.0, mod=threads)
-    return [b, ellipse(cv, head, 5.5 * mm, 4.5 * mm, 0.0, density=METAL, soft=1.0)]
+    b = cv.paint(shaft, bbox_of([head, tip], r), density=METAL, soft=1.0, metal=True)
+    return [b, ellipse(cv, head, 5.5 * mm, 4.5 * mm, 0.0, density=METAL, soft=1.0, metal=True)]
 
 
 def _anterior_plate(cv: Canvas, sc: Scene, levels: list, mm: float) -> list:
@@ -194,23 +203,27 @@ def _anterior_plate(cv: Canvas, sc: Scene, levels: list, mm: float) -> list:
     if sc.view == "lateral":
         pts = [v.local(0.5 * v.D + 1.5 * mm, f * v.H) for v in vs for f in (0.3, -0.3)]
         boxes.append(polyline(cv, [pts[0] + _unit(pts[0] - pts[-1]) * 3 * mm] + pts
-                              + [pts[-1] + _unit(pts[-1] - pts[0]) * 3 * mm], 1.2 * mm, density=METAL, soft=1.0))
+                              + [pts[-1] + _unit(pts[-1] - pts[0]) * 3 * mm], 1.2 * mm, density=METAL, soft=1.0,
+                              metal=True))
         for v in vs:
             for f in (0.25, -0.25):
                 head = v.local(0.5 * v.D + 1.5 * mm, f * v.H)
                 tip = head + _unit(v.local(-0.25 * v.D, f * 0.4 * v.H) - head) * 14 * mm
-                boxes += [cv.paint(sdf_capsule(head, tip, 2.0 * mm), bbox_of([head, tip], 2 * mm), density=METAL)]
+                boxes += [cv.paint(sdf_capsule(head, tip, 2.0 * mm), bbox_of([head, tip], 2 * mm), density=METAL,
+                                   metal=True)]
     else:
         top, bot = vs[0].local(0, 0.35 * vs[0].H), vs[-1].local(0, -0.35 * vs[-1].H)
         w = 0.32 * vs[0].D
         e = vs[0].e_ant
-        boxes.append(convex(cv, [top + e * w, top - e * w, bot - e * w, bot + e * w], density=1.0, soft=1.0))
+        boxes.append(convex(cv, [top + e * w, top - e * w, bot - e * w, bot + e * w], density=1.0, soft=1.0,
+                            metal=True))
         mid = (top + bot) / 2
         convex(cv, [mid + (q - mid) * 0.5 for q in (top + e * w, top - e * w, bot - e * w, bot + e * w)],
-               density=-0.6, soft=1.0)
+               density=-0.6, soft=1.0, metal=True)
         for v in vs:
             for sg in (-1, 1):
-                boxes.append(ellipse(cv, v.local(sg * 0.2 * v.D, 0.1 * v.H), 2.6 * mm, 2.6 * mm, density=METAL))
+                boxes.append(ellipse(cv, v.local(sg * 0.2 * v.D, 0.1 * v.H), 2.6 * mm, 2.6 * mm, density=METAL,
+                                     metal=True))
     return boxes
 
 
@@ -227,12 +240,12 @@ def _cage(cv: Canvas, sc: Scene, levels: list, cage: str, mm: float) -> list:
         quad = [ctr + ax * half + nn * hh, ctr - ax * half + nn * hh, ctr - ax * half - nn * hh,
                 ctr + ax * half - nn * hh]
         if cage == "titanium":
-            boxes.append(convex(cv, quad, density=1.6, soft=1.0))
-            convex(cv, [ctr + (q - ctr) * 0.55 for q in quad], density=-1.0, soft=1.0)
+            boxes.append(convex(cv, quad, density=1.6, soft=1.0, metal=True))
+            convex(cv, [ctr + (q - ctr) * 0.55 for q in quad], density=-1.0, soft=1.0, metal=True)
         else:
             boxes.append(convex(cv, quad, density=0.05, soft=1.5))
             for f in (-0.8, 0.8):
-                boxes.append(ellipse(cv, ctr + ax * half * f, 1.0 * mm, 1.0 * mm, density=METAL, soft=1.0))
+                boxes.append(ellipse(cv, ctr + ax * half * f, 1.0 * mm, 1.0 * mm, density=METAL, soft=1.0, metal=True))
     return boxes
 
 
@@ -259,7 +272,7 @@ def _pedicle_screws(cv: Canvas, sc: Scene, levels: list, jitter: np.ndarray, mm:
         if len(hs) >= 2:
             ends = [hs[0] + _unit(hs[0] - hs[-1]) * 6 * mm, hs[-1] + _unit(hs[-1] - hs[0]) * 6 * mm]
             pts = [ends[0]] + hs + [ends[1]]
-            boxes.append(polyline(cv, pts, 2.75 * mm, density=METAL, soft=1.0))
+            boxes.append(polyline(cv, pts, 2.75 * mm, density=METAL, soft=1.0, metal=True))
     return boxes
 
 
@@ -279,13 +292,13 @@ def _stenosis(sc: Scene, sites: _Sites, rng) -> Painter:
             ang = float(np.arctan2(out[1], out[0]))
             return [ellipse(cv, c, 0.05 * u.D * (1 + grow), 0.8 * r, ang + 0.3, density=0.35, rim=0.15, rim_w=cv.s,
                             tex=0.2),
-                    convex(cv, _spur(u, cu, out, 4 * mm * grow, 3 * mm, mm), density=0.5, rim=0.2, rim_w=cv.s)]
+                    _paint_spur(cv, _spur(u, cu, out, 4 * mm * grow, 3 * mm, mm), 0.32)]
         cervical = u.kind in ("cervical", "C2")
         back = -u.e_ant
         # Posterior disc-osteophyte bar from both end plates, and a hypertrophic superior articular
         # process pushing forwards from behind: the foramen window shrinks to a slit.
-        b = [convex(cv, _spur(u, 2, back, 5.5 * mm * grow, 4 * mm, mm), density=0.5, rim=0.2, rim_w=cv.s, tex=0.15),
-             convex(cv, _spur(lo, 1, back, 4.5 * mm * grow, 4 * mm, mm), density=0.5, rim=0.2, rim_w=cv.s, tex=0.15)]
+        b = [_paint_spur(cv, _spur(u, 2, back, 5.5 * mm * grow, 4 * mm, mm), 0.32),
+             _paint_spur(cv, _spur(lo, 1, back, 4.5 * mm * grow, 4 * mm, mm), 0.32)]
         fu = -0.6 if cervical else -0.7
         sap = lo.local(fu * lo.D, 0.5 * lo.H + 0.45 * lo.disc_above)
         b.append(ellipse(cv, sap + lo.e_ant * 0.04 * lo.D, 0.06 * lo.D * (1 + grow), 0.3 * lo.H,
@@ -360,7 +373,7 @@ def _other(sc: Scene, sites: _Sites, rng) -> Painter:
         if kind == "lytic":
             return [ellipse(cv, c, r, 0.85 * r, ang, density=-0.7 * v.dens, rim=0.15, rim_w=0.9 * cv.s, soft=1.5)]
         return [ellipse(cv, c + lobes[k] * 0.35 * r, r * (0.75 - 0.15 * k), r * (0.6 - 0.1 * k), ang + k,
-                        density=0.38, soft=1.5 * cv.s, tex=0.15) for k in range(3)]
+                        density=0.3, soft=1.5 * cv.s, tex=0.2) for k in range(3)]
 
     return paint
 

@@ -1,9 +1,13 @@
 """Procedural spine radiographs (lumbar/cervical, lateral/AP) with lesions drawn inside their boxes.
 
-Pure numpy. A picture is built as a physical-ish projection: smooth soft tissue, vertebrae with a
-cortical rim and mottled cancellous bone, posterior elements, pelvis or skull base, then lesions
-(lesions.py) all add up into a projected-attenuation map; exposure (gain, heel effect), quantum noise,
-collimation and a 12-bit detector curve turn it into a MONOCHROME2 image (bone and metal bright).
+Pure numpy. A picture is built as a physical-ish projection: every structure adds its attenuation
+line integral (how much of it the beam crosses) to one map, so overlaps are denser. Soft tissue;
+vertebral bodies with rounded corners, dished end plates and a waist, whose trabecular bone thins
+towards their round walls and whose cortical shell and end plates are dense; solid posterior
+elements; pelvis or skull base; then lesions (lesions.py). Implants and lead go to a separate metal
+map that the processing's equalisation leaves out. Exposure (gain, heel effect), detector blur,
+processing, quantum noise, collimation and an exponential-like (logistic) detector curve turn the
+sum into a 12-bit MONOCHROME2 image (bone and metal bright).
 
 Randomness comes from four independent streams split off the caller's generator: anatomy, lesions,
 bone texture and noise. The same seed with and without a lesion therefore gives the same patient and
@@ -76,7 +80,7 @@ def render_scene(spec: PhantomSpec, rng: np.random.Generator):
     sc.p["mirrored"] = spec.view == "lateral" and acq["mirror"]  # patient facing left or right
     if sc.p["marker"]:
         _marker(cv, sc, sc.p["mirrored"])
-    image = _expose(cv.mu, sc, acq, noise)
+    image = _expose(cv.mu, cv.metal, sc, acq, noise)
     if sc.p["mirrored"]:
         image = image[:, ::-1].copy()
         boxes = [(t, (w - x1, y0, w - x0, y1)) for t, (x0, y0, x1, y1) in boxes]
@@ -140,7 +144,9 @@ def _soft_tissue(cv: Canvas, sc: Scene, rng: np.random.Generator) -> None:
         if not lumbar:
             half = half * (1 + 2.5 * shoulder + 0.8 * head)
         u = (xs - F(mid.origin[0])) / half
-        tissue = np.sqrt(np.clip(1 - u * u, 0, 1)) * F(p["soft"] * 0.9)
+        # Automatic exposure control sets the dose for the abdomen's own thickness, so the AP view's
+        # thinner soft tissue reaches the detector about as grey as the lateral's.
+        tissue = np.sqrt(np.clip(1 - u * u, 0, 1)) * F(p["soft"] * (1.15 if lumbar else 0.9))
         if not lumbar:
             tissue *= 1 + F(0.5) * shoulder + F(0.3) * head
     cv.mu += tissue + F(0.06) * smooth_field(rng, h, w, 60 * mm)
@@ -181,28 +187,32 @@ def _marker(cv: Canvas, sc: Scene, mirror: bool) -> None:
                "R": [[(0, 14), (0, 0), (6, 0), (8, 3.5), (6, 7), (0, 7)], [(4, 7), (9, 14)]]}[sc.p["marker"]]
     for st in strokes:
         pts = [((9 - u) if mirror else u, v) for u, v in st]
-        polyline(cv, [(x0 + u * mm, y0 + v * mm) for u, v in pts], 1.3 * mm, density=2.5, soft=1.0)
+        polyline(cv, [(x0 + u * mm, y0 + v * mm) for u, v in pts], 1.3 * mm, density=2.5, soft=1.0, metal=True)
 
 
-def _expose(mu: np.ndarray, sc: Scene, acq: dict, rng: np.random.Generator) -> np.ndarray:
+def _expose(mu: np.ndarray, metal: np.ndarray | None, sc: Scene, acq: dict, rng: np.random.Generator) -> np.ndarray:
     """Attenuation -> 12-bit MONOCHROME2: blur, heel effect, processing (equalisation and edge
     enhancement, as digital radiography does), quantum noise, a film-like curve, shutters."""
     h, w = mu.shape
     ys = (np.arange(h, dtype=F) + 0.5)[:, None] / F(h) - F(0.5)
     xs = np.arange(w, dtype=F) / F(w) - F(0.5)
     fine = sc.s > 5.5  # pixels finer than ~0.18 mm: detector blur, correlated noise
-    a = blur(mu, 3, 3, passes=1) if fine else mu.copy()
+    # Detector and focal-spot blur: even a coarse pixel sees edges spread over a pixel or two.
+    a = blur(mu, 3, 3, passes=2 if fine else 1)
     a *= F(acq["gain"])
     a += F(acq["heel"]) * ys + F(acq["tilt"]) * xs
+    # The equalisation's low-pass leaves metal out (as DR processing segments it), else every
+    # implant would sit in a dark halo.
     low = _lowpass(np.minimum(a, 3.0), 12 * sc.s)
+    if metal is not None:
+        a += blur(metal, 3, 3, passes=2 if fine else 1) * F(acq["gain"])
     low *= F(acq["usm"] + acq["equalise"])
     a *= F(1 + acq["usm"])
     a -= low  # a + usm * (a - low) - equalise * low
     np.maximum(a, 0, out=a)
     # Quantum noise: fewer photons behind dense parts -> noisier there (log domain).
     n = rng.standard_normal((h, w), dtype=F)
-    if fine:
-        n = blur(n, 2, 2, passes=1) * F(1.6)
+    n = blur(n, 2, 2, passes=1) * F(1.6 if fine else 1.3)  # the detector's point spread correlates it
     sig = np.minimum(a, 3)
     sig *= F(0.5 * acq["noise"])
     sig += F(acq["noise"])

@@ -18,6 +18,7 @@ class Canvas:
     def __init__(self, height: int, width: int, px_per_mm: float, tex_rng: np.random.Generator):
         self.h, self.w, self.s = height, width, float(px_per_mm)
         self.mu = np.zeros((height, width), F)
+        self.metal: np.ndarray | None = None  # implants and lead, kept apart for processing (phantom._expose)
         self._tex_rng = tex_rng
         self._tex: np.ndarray | None = None
 
@@ -39,21 +40,26 @@ class Canvas:
                 return blur(r.standard_normal((n, n), dtype=F), max(1, round(kx * s)), max(1, round(ky * s)), True,
                             fast=True)
 
-            fine, coarse = noise(0.7, 1.3), noise(2.5, 3.0)
-            t = fine / (fine.std() + 1e-6) + 0.6 * coarse / (coarse.std() + 1e-6)
+            # Trabeculae: band-passed noise pushed through a soft threshold gives a network of struts
+            # and holes ~1-2 mm across, stretched vertically (load-bearing plates run cranio-caudally),
+            # over a coarser mottle.
+            band = noise(0.7, 1.5) - 0.8 * noise(2.0, 3.5)
+            struts = np.tanh(1.1 * band / (band.std() + 1e-6))
+            coarse = noise(4.0, 5.0)
+            t = struts / (struts.std() + 1e-6) + 0.45 * coarse / (coarse.std() + 1e-6)
             self._tex = (t / t.std()).astype(F)
         n = self._tex.shape[0]
         ys = np.arange(sl[0].start, sl[0].stop) % n
         xs = np.arange(sl[1].start, sl[1].stop) % n
         return self._tex[np.ix_(ys, xs)]
 
-    def paint(self, sdf, bbox, density=1.0, soft=1.0, rim=0.0, rim_w=1.0, dome=0.0, tex=0.0, mod=None):
+    def paint(self, sdf, bbox, density=1.0, soft=1.0, rim=0.0, rim_w=1.0, dome=0.0, tex=0.0, mod=None, metal=False):
         """Add one shape. sdf(xs, ys) -> signed distance (px); bbox = (x0, y0, x1, y1) of the shape.
 
         density: attenuation of the filled interior; dome: depth (px) over which the fill rises from
         the edge (a rounded, cylinder-like body), 0 = flat; rim: extra attenuation of a cortical band
         of width rim_w just inside the edge; tex: strength of the cancellous mottle; mod(xs, ys, d):
-        optional multiplicative modulation of the fill (screw threads). Returns the painted box."""
+        optional multiplicative modulation of the fill; metal: goes to the metal layer. Returns the painted box."""
         pad = soft + 2
         win = self.window(bbox[0] - pad, bbox[1] - pad, bbox[2] + pad, bbox[3] + pad)
         if win is None:
@@ -71,7 +77,9 @@ class Canvas:
             val *= 1 + F(tex) * self.texture(sl)
         if rim:
             val += F(rim) * np.exp(-np.square((d + F(rim_w)) / F(rim_w)))
-        self.mu[sl] += val
+        if metal and self.metal is None:
+            self.metal = np.zeros_like(self.mu)
+        (self.metal if metal else self.mu)[sl] += val
         return bbox
 
 
