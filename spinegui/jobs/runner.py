@@ -124,6 +124,10 @@ def prepare_resume(run_dir: str | Path, kind: str | None = None) -> tuple[str, P
     state = status["state"]
     if state == "running":
         raise InputError(run_dir, f"is already running (pid {status.get('pid')})")
+    if (state in rf.FINAL_STATES and status.get("host") in (None, rf.hostname()) and status.get("pid") != os.getpid()
+            and rf.same_process(status.get("pid"), status.get("pid_token"))):
+        # it wrote its final state but has not exited yet (writing its last files): two would share the folder
+        raise InputError(run_dir, f"is still stopping (pid {status.get('pid')}); try again in a moment")
     if state == "queued":
         raise InputError(run_dir, "is queued already")
     if state == "done":
@@ -291,6 +295,9 @@ class JobHandle:
                       "device": None}
         if status["state"] in rf.FINAL_STATES and not status.get("stale"):
             return
+        mine = self._process.pid if self._process is not None else None
+        if status.get("pid") not in (None, mine):
+            return   # the run was resumed by another process meanwhile: its status is no longer ours to end
         cancelled = self._killed or self._cancel_deadline is not None or rf.cancel_requested(self.run_dir)
         how = describe_exit(exitcode)
         if cancelled:
