@@ -20,6 +20,11 @@ if [ "${FULL:-1}" = 1 ]; then
   step cli_gan 30 python3 -m spinegui train-gan /tmp/demo300 --classes "Vertebral collapse,Disc space narrowing" --size 128 --epochs 200 --device cuda --out /tmp/gan_run
   step cli_experiment 60 python3 -m spinegui experiment /tmp/demo300 --classes "No finding,Osteophytes" --models vgg16,inception_v3 --strategies none,hybrid --protocol safe --per-class 1000 --epochs 1 --gan-steps 1000 --gan-size 128 --device cuda --out /tmp/exp_gpu
   cp /tmp/exp_gpu/results.csv /tmp/exp_gpu/compute.json "$OUT/" 2>/dev/null
+  ngpu=$(nvidia-smi -L | wc -l)
+  if [ "$ngpu" -gt 1 ]; then   # DDP scaling and one run per GPU, where the machine has several
+    step ddp_experiment 120 python3 -m torch.distributed.run --nproc_per_node="$ngpu" -m spinegui experiment /tmp/demo300 --classes "No finding,Osteophytes" --models resnet18 --strategies none --protocol safe --epochs 3 --device cuda --out /tmp/exp_ddp
+    step parallel_experiment 120 python3 -m spinegui experiment /tmp/demo300 --classes "No finding,Osteophytes" --models resnet18 --strategies none,basic,oversample --protocol safe --epochs 3 --device cuda --parallel "$ngpu" --out /tmp/exp_par
+  fi
   tail -n 30 /tmp/exp_gpu/events.jsonl > "$OUT/exp_events_tail.jsonl" 2>/dev/null
 fi
 echo "done $(date +%T)"
