@@ -3,6 +3,7 @@ call the same job)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from spinegui.core.errors import InputError
@@ -114,7 +115,11 @@ def cmd_experiment(args) -> int:
             _print_results(out)
             return 0
         if rf.read_config(out).get("executor") == "slurm":
-            return _submit(out, resume=True)
+            from spinegui.cli.jobs import submit_experiment
+
+            return submit_experiment(out, resume=True)
+        if _under_torchrun():
+            return _torchrun(out, None, resume=True)
         rc = run_foreground(None, None, out, resume=True)
         if rc == 0:
             _print_results(out)
@@ -122,6 +127,9 @@ def cmd_experiment(args) -> int:
     require_device(args.device)   # before any folder is written (issue 14, defect 10)
     if (args.executor or "local") == "slurm":
         from spinegui.jobs.slurm import require_slurm
+
+        if _under_torchrun():
+            raise InputError(None, "--executor slurm does not run under torchrun: run it once, without torchrun")
 
         require_slurm()           # one line when there is no SLURM to submit to, before anything is written
     root = Path(args.root).expanduser().resolve()
@@ -134,43 +142,62 @@ def cmd_experiment(args) -> int:
     values = experiment_values(args)
     planned = plan_experiment(values)
     cfg, selection = planned.cfg, planned.selection
-    print(f"classes: {', '.join(cfg['classes'])}")         # (plan_case refused an empty fold, by name)
-    for reason, n in selection.left_out.items():
-        print(f"left out {n} images: {reason}")
+    if int(os.environ.get("RANK", "0")) == 0:             # under torchrun, said once
+        print(f"classes: {', '.join(cfg['classes'])}")     # (plan_case refused an empty fold, by name)
+        for reason, n in selection.left_out.items():
+            print(f"left out {n} images: {reason}")
     if args.plan_only:
         print(planned.table())
         return 0
     # a run prints the table once, from the job's log (relayed below), after the cache is filled
     values["classes"] = cfg["classes"]
     if cfg["executor"] == "slurm":
-        from spinegui.jobs.runner import prepare
+        from spinegui.cli.jobs import submit_experiment
 
-        prepare("experiment", {**values, "kind": "experiment"}, out, resume=False, overwrite=args.overwrite)
-        return _submit(out, resume=False)
+        return submit_experiment(out, {**values, "kind": "experiment"}, overwrite=args.overwrite)
+    if _under_torchrun():
+        return _torchrun(out, {**values, "kind": "experiment"}, overwrite=args.overwrite)
     rc = run_foreground("experiment", {**values, "kind": "experiment"}, out, overwrite=args.overwrite)
     if rc == 0:
         _print_results(out)
     return rc
 
 
-def _submit(out: Path, resume: bool) -> int:
-    """Submit the experiment's jobs (on resume only what is missing) to SLURM and return: the jobs
-    write into `out`; `spinegui jobs`, the Results tab and `spinegui cancel` follow them there."""
-    from spinegui.jobs import runfolder as rf
-    from spinegui.jobs.runner import prepare_resume
-    from spinegui.jobs.slurm import require_slurm
-    from spinegui.train.experiment_parts import submit_slurm
+def _under_torchrun() -> bool:
+    """torchkit.distributed.under_torchrun without importing torch (the other paths never need it)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
-    require_slurm()
-    if resume:
-        prepare_resume(out, "experiment")   # refuses one still queued or running
-    try:
-        ids = submit_slurm(out)
-    except BaseException:
-        if rf.read_status(out)["state"] == "queued":     # nothing will run it: say so in the folder
-            rf.update_status(out, state="failed", ended=rf.utc_now(), message="SLURM submission failed")
-        raise
-    runs = [n for n in ids if n not in ("prepare", "finish") and not n.startswith("gan-")]
-    print(f"submitted {len(ids)} SLURM jobs ({len(runs)} runs): {', '.join(sorted(set(ids.values()), key=int))}")
-    print(f"follow: spinegui jobs {out}   cancel: spinegui cancel {out}   results: {out / 'results.json'}")
-    return 0
+
+def _torchrun(out: Path, config: dict | None, *, resume: bool = False, overwrite: bool = False) -> int:
+    """Under torchrun (as cmd_train_gan): every rank runs the job in its own process and trains each
+    classifier (and GAN) data-parallel; rank 0 alone writes the run folder. Exits with rank 0's code."""
+    import os
+    import sys
+
+    from spinegui.cli.jobs import require_device
+    from spinegui.gan.job import pick_device
+    from spinegui.jobs import runfolder as rf
+    from spinegui.jobs.inline import run_inline
+    from spinegui.jobs.runner import seal_run
+    from spinegui.torchkit import distributed as D
+
+    cfg = config or rf.read_config(out)
+    if int(cfg.get("parallel") or 0) > 1:
+        raise InputError(out, "--parallel does not combine with torchrun: the ranks share each run, one at a time")
+    device = cfg.get("device") or "auto"
+    require_device(device, out)
+    # The ranks meet here, before rank 0 writes anything: the others read the run folder once it is ready.
+    dist = D.setup(pick_device(device, D.local_rank()))
+    rc = run_inline("experiment", config, out, resume=resume, overwrite=overwrite, sync=lambda: D.barrier(dist))
+    if dist.is_main:
+        seal_run(out)
+        if rc == 0:
+            _print_results(out)
+    if rc in (0, 130):   # every rank has left the job: leave together (a rank that goes first aborts gloo)
+        D.barrier(dist)
+        D.shutdown(dist)
+    # as cmd_train_gan: gloo's threads can abort the interpreter's finalization after a clean run
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)
+

@@ -91,6 +91,9 @@ def cmd_jobs(args) -> int:
 
 
 def cmd_resume(args) -> int:
+    rf.read_status(args.run)    # InputError: no such run folder, or not a run
+    if rf.read_config(args.run).get("executor") == "slurm":   # its runs are SLURM jobs: submit what is missing
+        return submit_experiment(Path(args.run).resolve(), resume=True)
     return run_foreground(None, None, args.run, resume=True, grace=args.grace)
 
 
@@ -314,6 +317,19 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser, required=True)
     add_parsers(sub)
     return run_handler(parser.parse_args(argv))
+
+
+def submit_experiment(out: Path, config: dict[str, Any] | None = None, *, resume: bool = False,
+                      overwrite: bool = False) -> int:
+    """Submit the experiment's jobs to SLURM (a new one from `config`; on resume only what is missing)
+    and return at once: `spinegui jobs`, the Results tab and `spinegui cancel` follow them in `out`."""
+    from spinegui.train.experiment_parts import submit
+
+    ids = submit(out, config, resume=resume, overwrite=overwrite)
+    runs = [n for n in ids if n not in ("prepare", "finish") and not n.startswith("gan-")]
+    print(f"submitted {len(ids)} SLURM jobs ({len(runs)} runs): {', '.join(sorted(set(ids.values()), key=int))}")
+    print(f"follow: spinegui jobs {out}   cancel: spinegui cancel {out}   results: {out / 'results.json'}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 
@@ -27,15 +28,35 @@ def under_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+# How long a rank waits at a collective: the other ranks wait there while rank 0 alone fills the
+# workspace cache, which takes far longer than torch's default 30 minutes on the whole VinDr set.
+TIMEOUT = timedelta(hours=3)
+
+
+def local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
 def setup(device: torch.device) -> Dist:
     """Join the process group torchrun set up (NCCL on GPUs, gloo on the CPU)."""
     if not under_torchrun():
         return Dist()
     import torch.distributed as td
 
+    if device.type == "cuda":   # before NCCL's first collective, or it guesses the device from the rank
+        torch.cuda.set_device(device)
     if not td.is_initialized():
-        td.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return Dist(td.get_rank(), td.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+        td.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", timeout=TIMEOUT)
+    return Dist(td.get_rank(), td.get_world_size(), local_rank())
+
+
+def current() -> Dist:
+    """The process group this process has joined (setup), or a single process."""
+    import torch.distributed as td
+
+    if not (td.is_available() and td.is_initialized()):
+        return Dist()
+    return Dist(td.get_rank(), td.get_world_size(), local_rank())
 
 
 def wrap(module: torch.nn.Module, dist: Dist, device: torch.device) -> torch.nn.Module:
@@ -82,6 +103,46 @@ def barrier(dist: Dist) -> None:
     if dist.active:
         import torch.distributed as td
         td.barrier()
+
+
+def main_first(dist: Dist, make):
+    """`make()` on rank 0, then on the others: what rank 0 wrote, they find on disk and only read.
+    (No barrier when rank 0 fails: it ends the run, and torchrun stops the waiting ranks.)"""
+    if dist.is_main:
+        out = make()
+        barrier(dist)
+        return out
+    barrier(dist)
+    return make()
+
+
+def sum_ranks(t: torch.Tensor, dist: Dist) -> torch.Tensor:
+    """The tensor summed over the ranks (itself in a single process)."""
+    if dist.active:
+        import torch.distributed as td
+        t = t.clone()
+        td.all_reduce(t, op=td.ReduceOp.SUM)
+    return t
+
+
+def from_main(value, dist: Dist):
+    """Rank 0's `value` (any picklable object) on every rank."""
+    if not dist.active:
+        return value
+    import torch.distributed as td
+
+    box = [value]
+    td.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def sync_buffers(module: torch.nn.Module, dist: Dist) -> None:
+    """Rank 0's buffers (batch-norm statistics) on every rank. DDP sends them at each forward, so after
+    the last step each rank holds rank 0's plus one update from its own batch."""
+    if dist.active:
+        import torch.distributed as td
+        for b in unwrap(module).buffers():
+            td.broadcast(b.data, src=0)
 
 
 def shutdown(dist: Dist) -> None:

@@ -7,6 +7,13 @@ random horizontal flips. bf16 autocast and channels_last on CUDA. The data order
 function of (seed, epoch), so a run resumed mid-epoch sees the batches it would have seen.
 On CUDA no step waits for the host: losses and hit counts stay on the device and are read a few
 times a second (a non-finite loss is found there and named by its step).
+
+Under torchrun (`dist`) the model is wrapped in DistributedDataParallel: each rank trains on its
+shard of the epoch (DistributedSampler, seeded like the single-process order, set_epoch each epoch)
+with batch // world images a step (at least 2, for batch norm), so a step still sees `batch` images.
+The epoch's sums are summed over the ranks; at the end of an epoch every rank takes rank 0's batch-norm
+statistics (the ranks' models are then identical), rank 0 alone scores validation (the others get its
+result) and writes checkpoints; a cancel stops every rank at the same step.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import torch.nn.functional as F
 from spinegui.core import run_events as E
 from spinegui.core.results.metrics import scores
 from spinegui.gan.checkpoint import load_optimizer, optimizer_tensors
+from spinegui.torchkit import distributed as D
 from spinegui.train import classifier as C
 
 FLUSH_STEPS, FLUSH_SECONDS = 32, 0.25
@@ -60,13 +68,15 @@ class FoldData:
 class ClassifierTrainer:
     def __init__(self, name: str, classes: list[str], size: int, settings: dict, device: torch.device,
                  ckpt_dir: Path, key: str, ctx, weights: str | None = None,
-                 augment: Callable[[torch.Tensor, int], torch.Tensor] | None = None):
+                 augment: Callable[[torch.Tensor, int], torch.Tensor] | None = None, dist: D.Dist | None = None):
         self.name, self.classes, self.size, self.s = name, classes, size, settings
         self.device, self.ctx, self.key, self.augment = device, ctx, key, augment
         self.cuda = device.type == "cuda"
+        self.dist = dist or D.Dist()
         torch.manual_seed(settings["seed"])
         self.model = C.build(name, len(classes), size, weights)
         self.model.to(device, memory_format=torch.channels_last if self.cuda else torch.contiguous_format)
+        self.net = D.wrap(self.model, self.dist, device)   # trains; self.model (the same weights) predicts
         lr = settings["lr"] or ((1e-4 if weights else 1e-3) if settings["optimizer"] == "adamw"
                                 else (1e-3 if weights else 1e-2))
         self.lr = lr
@@ -90,6 +100,8 @@ class ClassifierTrainer:
                 "aux": C.has_aux(self.name, self.size), "seed": self.s["seed"], **self.state}
 
     def save_last(self) -> None:
+        if not self.dist.is_main:
+            return
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         C.save_checkpoint(self.last, tensors | optimizer_tensors("opt", self.opt), self._meta())
 
@@ -126,7 +138,8 @@ class ClassifierTrainer:
 
     def _train_batch(self, data: FoldData, idx: np.ndarray, epoch: int, step: int, weight: torch.Tensor,
                      host: torch.Tensor | None = None):
-        seed = self.s["seed"] * 1_000_003 + epoch * 10_007 + step
+        # each rank draws its own flips and copies (the same as one process's when there is one)
+        seed = (self.s["seed"] * 1_000_003 + epoch * 10_007 + step) * self.dist.world + self.dist.rank
         host = self._host_batch(data, idx) if host is None else host
         x = (host.to(self.device, non_blocking=True).to(torch.float32) / 65535.0).unsqueeze(1)
         flagged = np.flatnonzero(data.on_the_fly[idx])
@@ -140,7 +153,7 @@ class ClassifierTrainer:
         # non_blocking: a blocking host-to-device copy waits for the whole stream (a sync per step)
         y = torch.from_numpy(data.labels[idx]).to(self.device, non_blocking=True)
         with self.autocast:
-            main, aux = C.logits(self.model(self._prepare(x)))
+            main, aux = C.logits(self.net(self._prepare(x)))
             loss = F.cross_entropy(main.float(), y, weight=weight)
             if aux is not None:
                 loss = loss + C.AUX_WEIGHT * F.cross_entropy(aux.float(), y, weight=weight)
@@ -166,16 +179,14 @@ class ClassifierTrainer:
         """Train until the last epoch or early stop; False when cancelled (a checkpoint was written)."""
         st, s, k = self.state, self.s, len(self.classes)
         n = len(train)
-        batch = min(s["batch"], n)
-        steps = math.ceil(n / batch)
+        batch, steps = self._shape(n)
         total = s["epochs"] * steps
         counts = np.bincount(train.labels, minlength=k).astype(np.float64)
         weight = torch.tensor(n / (k * np.maximum(counts, 1)), dtype=torch.float32, device=self.device)
         self.model.train()
         while not st["done"] and st["epoch"] < s["epochs"]:
             epoch = st["epoch"]
-            order = np.random.default_rng(s["seed"] * 100_003 + epoch).permutation(n)
-            order = np.concatenate([order, order[:batch]])      # wrap round: every batch is full
+            order = self._order(n, batch, epoch)
             pending: list = []
             self._since = time.perf_counter()
             # on CUDA a thread reads the next batch from the store while this one trains
@@ -189,19 +200,50 @@ class ClassifierTrainer:
                 if prefetch:
                     prefetch.shutdown()
             if stopped:
+                D.barrier(self.dist)   # every rank leaves with rank 0's checkpoint on disk
                 return False
             self._flush(pending, batch, epoch)
             self._end_epoch(val)
         st["done"] = True
         self.save_last()
+        D.barrier(self.dist)
         return True
+
+    def _shape(self, n: int) -> tuple[int, int]:
+        """Images a step on this rank, and steps an epoch (the same on every rank)."""
+        batch = min(self.s["batch"], n)
+        if not self.dist.active:
+            return batch, math.ceil(n / batch)
+        local = max(batch // self.dist.world, min(batch, 2))   # batch norm needs two images a step
+        return local, math.ceil(math.ceil(n / self.dist.world) / local)
+
+    def _order(self, n: int, batch: int, epoch: int) -> np.ndarray:
+        """This rank's items of `epoch` in order, a function of (seed, epoch), wrapped round so that
+        every batch is full; under torchrun its shard (DistributedSampler: n / world items each)."""
+        seed = self.s["seed"] * 100_003
+        if self.dist.active:
+            from torch.utils.data.distributed import DistributedSampler
+
+            sampler = DistributedSampler(range(n), num_replicas=self.dist.world, rank=self.dist.rank,
+                                         shuffle=True, seed=seed)
+            sampler.set_epoch(epoch)
+            order = np.fromiter(iter(sampler), np.int64)
+        else:
+            order = np.random.default_rng(seed + epoch).permutation(n)
+        return np.concatenate([order, order[:batch]])
+
+    def _stop_asked(self, pending: list) -> bool:
+        if not self.dist.active:
+            return self.ctx.should_stop()
+        # a collective, so every rank asks at the same steps: after a flush (on the CPU, every step)
+        return not pending and D.any_rank(self.ctx.should_stop(), self.dist, self.device)
 
     def _epoch_steps(self, train, batch, steps, total, weight, epoch, pending, prefetch, ahead, batch_of,
                      progress) -> bool:
         """The rest of one epoch's steps; True when cancelled (a checkpoint was written)."""
         st = self.state
         while st["step_in_epoch"] < steps:
-            if self.ctx.should_stop():
+            if self._stop_asked(pending):
                 self._flush(pending, batch, epoch)
                 self.save_last()
                 return True
@@ -215,8 +257,8 @@ class ClassifierTrainer:
             pending.append((step, loss, correct))
             st["step_in_epoch"] += 1
             st["steps_done"] += 1
-            if (not self.cuda or len(pending) >= FLUSH_STEPS
-                    or time.perf_counter() - self._since > FLUSH_SECONDS):
+            if (not self.cuda or len(pending) >= FLUSH_STEPS   # under DDP a flush is collective: not timed
+                    or (not self.dist.active and time.perf_counter() - self._since > FLUSH_SECONDS)):
                 self._flush(pending, batch, epoch)
                 if progress:
                     sums = st["sums"]
@@ -224,17 +266,19 @@ class ClassifierTrainer:
         return False
 
     def _flush(self, pending: list, batch: int, epoch: int) -> None:
-        """Read the pending steps' losses and hits (one sync) into the epoch's sums, in step order."""
+        """Read the pending steps' losses and hits (one sync) into the epoch's sums, in step order;
+        under DDP summed over the ranks (`batch` is one rank's), so every rank holds the same sums."""
         if not pending:
             return
-        values = torch.stack([torch.stack([loss, correct.float()]) for _, loss, correct in pending]).tolist()
+        values = torch.stack([torch.stack([loss, correct.float()]) for _, loss, correct in pending])
+        values = D.sum_ranks(values, self.dist).tolist()
         sums = self.state["sums"]
         for (step, _, _), (loss, correct) in zip(pending, values):
             if not math.isfinite(loss):
                 raise FloatingPointError(f"{self.key}: the loss diverged at epoch {epoch + 1}, step {step + 1}")
             sums["loss"] += loss * batch
             sums["correct"] += int(correct)
-            sums["seen"] += batch
+            sums["seen"] += batch * self.dist.world
         now = time.perf_counter()   # after the sync: the steps' real time
         sums["seconds"] += now - self._since
         self._since = now
@@ -242,20 +286,24 @@ class ClassifierTrainer:
 
     def _end_epoch(self, val: FoldData) -> None:
         st = self.state
-        val_scores = scores(val.labels, self.predict(val), self.classes)
+        D.sync_buffers(self.model, self.dist)   # the ranks' models are then identical, buffers included
+        val_scores = scores(val.labels, self.predict(val), self.classes) if self.dist.is_main else None
+        val_scores = D.from_main(val_scores, self.dist)
         sums = st["sums"]
         st["epoch"] += 1
         entry = {"epoch": st["epoch"], "train_loss": sums["loss"] / max(sums["seen"], 1),
                  "train_accuracy": sums["correct"] / max(sums["seen"], 1), "val_accuracy": val_scores["accuracy"],
                  "val_macro_f1": val_scores["macro_f1"], "img_s": round(sums["seen"] / max(sums["seconds"], 1e-9), 2),
                  "seconds": round(sums["seconds"], 3), "images": sums["seen"]}
+        entry = D.from_main(entry, self.dist)   # rank 0's clock: the same history on every rank
         st["history"].append(entry)
         st["step_in_epoch"] = 0
         st["sums"] = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
         if entry["val_macro_f1"] > st["best_f1"]:
             st["best_f1"], st["best_epoch"], st["bad_epochs"] = entry["val_macro_f1"], st["epoch"], 0
-            C.save_checkpoint(self.best, {f"model.{k}": v for k, v in self.model.state_dict().items()},
-                              self._meta())
+            if self.dist.is_main:
+                C.save_checkpoint(self.best, {f"model.{k}": v for k, v in self.model.state_dict().items()},
+                                  self._meta())
         else:
             st["bad_epochs"] += 1
         patience = self.s["patience"]

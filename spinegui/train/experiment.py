@@ -49,6 +49,10 @@ def write_manifest(run_dir: Path, plans) -> None:
 
 
 def write_results(run_dir: Path, cfg: dict, plans, results: list[dict], ledger, probes: dict | None = None) -> None:
+    import os
+
+    if int(os.environ.get("RANK", "0")) != 0:   # under torchrun rank 0 alone writes
+        return
     doc = {"format": FORMAT, "classes": cfg["classes"], "case": cfg["case"] or None,
            "protocols": cfg["protocols"], "strategies": cfg["strategies"], "models": cfg["models"],
            "seeds": [cfg["seed"] + i for i in range(cfg.get("seeds", 1))], "symmetric": cfg.get("symmetric", False),
@@ -91,6 +95,8 @@ def run(ctx) -> None:
             continue
         if not _run_protocol(r, protocol):
             return
+    if not r.dist.is_main:    # under torchrun rank 0 alone writes the results and the report
+        return
     if r.part.get("name") in ("gans", "cell"):
         ctx.emit(E.PROGRESS, stage="done", step=r.units, total=r.units)
         return
@@ -102,6 +108,10 @@ def run(ctx) -> None:
         write_report(r.run_dir)
     except Exception as exc:
         ctx.log(f"report.html not written: {exc}")
+    if r.part.get("name") == "finish":
+        from spinegui.train.experiment_parts import settle_parts
+
+        settle_parts(r.run_dir)
     if r.missing:   # "finish" of a spread experiment: say which runs are missing, keep what is there
         raise RuntimeError(f"{len(r.missing)} runs did not finish ({', '.join(r.missing[:4])}"
                            f"{', ...' if len(r.missing) > 4 else ''}); --resume submits them again")
@@ -114,7 +124,7 @@ def _spread_locally(r: _Run) -> bool:
     from spinegui.train import experiment_parts as parts
 
     workers = parts.local_workers(r.cfg, r.device.type)
-    if workers < 2 or r.cfg.get("executor", "local") != "local":
+    if workers < 2 or r.cfg.get("executor", "local") != "local" or r.dist.active:   # torchrun: the ranks share each run
         return True
     import torch
 
@@ -157,6 +167,7 @@ class _Run:
     done_units: int = 0
     part: dict = field(default_factory=dict)        # a spread experiment's share (empty: all of it)
     missing: list = field(default_factory=list)     # "finish": runs no part wrote
+    dist: Any = None                # torchkit.distributed.Dist: under torchrun, rank 0 alone writes
 
 
 def _start(ctx) -> _Run:
@@ -166,10 +177,12 @@ def _start(ctx) -> _Run:
     from spinegui.core.dataset.vindr import load_index
     from spinegui.core.dataset.workspace import Workspace
     from spinegui.gan.job import pick_device
+    from spinegui.torchkit import distributed as D
     from spinegui.train.compute import Ledger
 
     cfg = experiment_config(ctx.config)
-    device = pick_device(cfg["device"])
+    device = pick_device(cfg["device"], D.local_rank())
+    dist = D.setup(device)
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
     if cfg["threads"]:      # on a busy CPU, one thread per job is often far faster than two that spin
@@ -177,17 +190,18 @@ def _start(ctx) -> _Run:
     ctx.set_device(str(device))
     run_dir = Path(cfg.get("experiment_dir") or ctx.run_dir)
     part = dict(cfg.get("part") or {})
-    ledger = Ledger(device, Path(ctx.run_dir) / "compute.json", resume=ctx.resume)
+    ledger = Ledger(device, Path(ctx.run_dir) / "compute.json" if dist.is_main else None, resume=ctx.resume)
     if part.get("name") == "finish":
         ledger.merge(sorted(run_dir.glob("parts/*/compute.json")))
     index = load_index(cfg["root"])
-    ws = Workspace.for_dataset(index.root, cfg["workspace"] or None)
+    ws = D.main_first(dist, lambda: Workspace.for_dataset(index.root, cfg["workspace"] or None))   # one creates
     sizes = {m: cfg["size"] or DEFAULT_SIZE[m] for m in cfg["models"]}
-    return _Run(ctx, cfg, device, run_dir, ledger, index, ws, sizes, part=part)
+    return _Run(ctx, cfg, device, run_dir, ledger, index, ws, sizes, part=part, dist=dist)
 
 
 def _plan(r: _Run) -> bool:
     """1. cache, plan, manifest; then the real images in memory. False if cancelled."""
+    from spinegui.torchkit import distributed as D
     from spinegui.train import experiment_data as X
     from spinegui.train.planner import format_table, plan_case
     from spinegui.train.splits import select
@@ -206,13 +220,15 @@ def _plan(r: _Run) -> bool:
     plans = plan_case(r.selection, cfg["protocols"], cfg["strategies"], cfg["per_class"],
                       val_fraction=cfg["val_fraction"], seed=seed, gan_share=cfg["gan_share"],
                       symmetric=cfg["symmetric"])
-    atomic_write_bytes(r.run_dir / "plan.json", json.dumps([p.as_dict() for p in plans], indent=1).encode())
-    write_manifest(r.run_dir, plans)
+    if r.dist.is_main:
+        atomic_write_bytes(r.run_dir / "plan.json", json.dumps([p.as_dict() for p in plans], indent=1).encode())
+        write_manifest(r.run_dir, plans)
     ctx.log("plan (images per class):\n" + format_table(plans))
     ids = [i.image_id for i in r.selection.pool + r.selection.test]
     sizes = sorted(set(r.sizes.values()))
     with r.ledger.stage("load", images=len(ids) * len(sizes)):
-        r.reals = {s: X.real_store(r.run_dir, r.cache, ids, s) for s in sizes}
+        # under torchrun rank 0 writes the stores, the other ranks then read them
+        r.reals = D.main_first(r.dist, lambda: {s: X.real_store(r.run_dir, r.cache, ids, s) for s in sizes})
     labels = {i.image_id: i.label for i in r.selection.pool}
     r.boxes = {s: X.source_boxes(index, r.cache, list(labels), cfg["classes"], labels, s) for s in sizes}
     r.plans = plans
@@ -222,11 +238,17 @@ def _plan(r: _Run) -> bool:
 
 
 def _fill_cache(r: _Run) -> bool:
-    """Decode the selected images into the workspace cache at every training size. False if cancelled."""
+    """Decode the selected images into the workspace cache at every training size. False if cancelled.
+    Under torchrun rank 0 fills it; the other ranks wait, then read it."""
     from spinegui.core.dataset.cache import ImageCache
+    from spinegui.torchkit import distributed as D
     from spinegui.train import experiment_data as X
 
     ctx, index = r.ctx, r.index
+    if not r.dist.is_main:
+        D.barrier(r.dist)
+        r.cache = ImageCache(r.ws.cache_dir)
+        return not D.any_rank(False, r.dist, r.device)
     r.cache = ImageCache(r.ws.cache_dir)
     ids = [i.image_id for i in r.selection.pool + r.selection.test]
     with r.ledger.stage("cache", images=len(ids)) as rec:
@@ -236,8 +258,9 @@ def _fill_cache(r: _Run) -> bool:
                                    progress=lambda d, t, _: ctx.emit(E.PROGRESS, stage="cache", step=d, total=t))
             rec["images"] = report.decoded
             if report.cancelled:
-                return False
-    return True
+                break
+    D.barrier(r.dist)
+    return not D.any_rank(report.cancelled, r.dist, r.device)
 
 
 def _run_protocol(r: _Run, protocol: str) -> bool:
@@ -407,7 +430,7 @@ def _trainer(r: _Run, plan, model: str, key: str, size: int, seed: int):
         model, cfg["classes"], size, {**{k: cfg[k] for k in ("optimizer", "lr", "weight_decay", "epochs", "batch",
                                                              "patience", "flip")}, "seed": seed},
         r.device, r.run_dir / "checkpoints", key, r.ctx, weights=cfg["weights"].get(model) or None,
-        augment=X.on_the_fly_augmenter(plan.strategy) if cfg["on_the_fly"] else None)
+        augment=X.on_the_fly_augmenter(plan.strategy) if cfg["on_the_fly"] else None, dist=r.dist)
     if r.ctx.resume and trainer.restore():
         r.ctx.log(f"{key}: resumed at epoch {trainer.state['epoch']}")
     if (model, size) not in r.flops:
@@ -434,9 +457,11 @@ def _fit(r: _Run, plan, model: str, key: str, size: int, trainer, folds: dict) -
 
 def _evaluate(r: _Run, plan, model: str, key: str, size: int, trainer, folds: dict, out: Path) -> None:
     """The best epoch's model on validation and test: predictions, metrics, runs/<key>.json, and
-    results.json rewritten with it."""
+    results.json rewritten with it. Under torchrun rank 0 alone (the others go on to the next run)."""
     from spinegui.core.results.metrics import bootstrap, scores
 
+    if not r.dist.is_main:
+        return
     cfg, classes, run_dir = r.cfg, r.cfg["classes"], r.run_dir
     with r.ledger.stage("eval", protocol=plan.protocol, strategy=plan.strategy, model=model, size=size,
                         seed=trainer.s["seed"]) as rec:
@@ -444,7 +469,7 @@ def _evaluate(r: _Run, plan, model: str, key: str, size: int, trainer, folds: di
         rec["images"] = len(folds["val"]) + len(folds["test"])
     result = _result(plan, model, size, trainer, folds, prob, classes, cfg, r.ledger, r.flops[(model, size)],
                      scores, bootstrap) | {"key": key, "seed": trainer.s["seed"],
-                                           "seed_index": trainer.s["seed"] - cfg["seed"]}
+                                           "seed_index": trainer.s["seed"] - cfg["seed"], "world_size": r.dist.world}
     result["predictions"] = {f: f"predictions/{key}-{f}.csv" for f in ("val", "test")}
     result["checkpoint"] = f"checkpoints/{key}_best.safetensors"
     (run_dir / "predictions").mkdir(exist_ok=True)

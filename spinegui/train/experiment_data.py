@@ -19,6 +19,7 @@ from a fold, all kept as memory-mapped uint16 stores under RUN/data/ (made once,
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -51,6 +52,7 @@ from spinegui.gan.sampler import BITS, generate
 from spinegui.gan.settings import gan_settings
 from spinegui.gan.spec import MAX_EPOCHS
 from spinegui.gan.train import GanTrainer
+from spinegui.torchkit import distributed as D
 from spinegui.train.classifier_train import FoldData
 from spinegui.train.experiment_config import gan_budget
 from spinegui.train.planner import PRESETS, Plan, slug
@@ -120,7 +122,12 @@ def real_store(run_dir: Path, cache: ImageCache, ids: list[str], size: int) -> S
 
 
 def via_gan_size(run_dir: Path, real: Store, size: int, gan_size: int) -> Store:
-    """The real store with every image resized to the GAN's side and back (see the module)."""
+    """The real store with every image resized to the GAN's side and back (see the module); under
+    torchrun made by rank 0, then read by the others."""
+    return D.main_first(D.current(), functools.partial(_via_gan_size, run_dir, real, size, gan_size))
+
+
+def _via_gan_size(run_dir: Path, real: Store, size: int, gan_size: int) -> Store:
     path = Path(run_dir) / "data" / f"real-{size}-via{gan_size}.npy"
     ids = sorted(real.row, key=real.row.get)
     found = _open_store(path, ids)
@@ -196,7 +203,15 @@ def synthetic_store(run_dir: Path, plan: Plan, real: Store, size: int, gans: dic
     """The plan's synthetic images (pre-generated); images made and seconds spent, per origin, host
     clock ("geometric", "gan") and device timer ("geometric_device", "gan_device": `timer()` starts
     one, compute.Ledger.timer) (all zero when the store was already there). `boxes`: source id ->
-    boxes its copies must keep; `tag`: the store's name suffix (a seed's own store)."""
+    boxes its copies must keep; `tag`: the store's name suffix (a seed's own store). Under torchrun
+    rank 0 makes the store; the other ranks wait, then read it (and count nothing made)."""
+    return D.main_first(D.current(), lambda: _synthetic_store(run_dir, plan, real, size, gans, seed, device,
+                                                              on_the_fly, boxes, tag, timer))
+
+
+def _synthetic_store(run_dir: Path, plan: Plan, real: Store, size: int, gans: dict, seed: int,
+                     device: torch.device, on_the_fly: bool, boxes: dict | None, tag: str,
+                     timer) -> tuple[Store | None, dict, dict]:
     from spinegui.train.compute import DeviceTimer
 
     timer = timer or (lambda: DeviceTimer(device))
@@ -331,8 +346,10 @@ def fit_gans(ctx, cfg: dict, index, ws, protocol: str, ids_by_class: dict[str, l
              ledger, strategies: list[str]) -> dict | None:
     """Train (or, on resume, finish) one GAN per class, then score it (the quality gate, unless off) on
     images of the class held out from its training; {class: (checkpoint, meta)}; None if cancelled.
-    Each GAN's entry (results.json "gans") goes to gan/<protocol>/gate.json."""
+    Each GAN's entry (results.json "gans") goes to gan/<protocol>/gate.json. Under torchrun every rank
+    trains each GAN (GanTrainer's DDP); rank 0 alone fills the cache, writes and scores the GANs."""
     run_dir = Path(cfg.get("experiment_dir") or ctx.run_dir) / "gan" / protocol   # a part: the experiment's
+    dist = D.current()
     sub = _GanContext(ctx, run_dir, protocol)
     settings = _gan_settings(cfg, device)
     gated = cfg.get("gan_gate", "on") == "on"
@@ -344,11 +361,12 @@ def fit_gans(ctx, cfg: dict, index, ws, protocol: str, ids_by_class: dict[str, l
     for name, ids in ids_by_class.items():
         split_seed = seed_of(cfg["seed"], protocol, "holdout", name)
         train_ids, held_ids = holdout_split(ids, split_seed) if gated else (ids, [])
-        images, used = gan_images(index, name, train_ids, settings["size"], ws)
+        images, used = D.main_first(dist, functools.partial(gan_images, index, name, train_ids, settings["size"], ws))
         sources[name] = sorted(used)
-        atomic_write_bytes(run_dir / "sources.json", json.dumps(sources, indent=1).encode())
+        if dist.is_main:
+            atomic_write_bytes(run_dir / "sources.json", json.dumps(sources, indent=1).encode())
         model = slug(name)
-        trainer = GanTrainer(settings, images, np.zeros(len(images), np.int64), [name], model, device, sub)
+        trainer = GanTrainer(settings, images, np.zeros(len(images), np.int64), [name], model, device, sub, dist)
         if ctx.resume:
             trainer.restore()
         with ledger.stage("gan_train", protocol=protocol, strategies=strategies, gan_class=name) as rec:
@@ -357,8 +375,11 @@ def fit_gans(ctx, cfg: dict, index, ws, protocol: str, ids_by_class: dict[str, l
             rec["images"] = (trainer.critic_steps - first) * trainer.batch
         if not finished:
             return None
+        D.barrier(dist)   # rank 0's checkpoint is on disk (train() waited for its writer)
         path = run_dir / "checkpoints" / f"{model}_full.safetensors"
         out[name] = (path, ck.read(path)[1])
+        if not dist.is_main:
+            continue
         ctx.log(f"GAN ({protocol}) for {name}: {len(images)} training images, {trainer.g_steps} generator steps "
                 f"in {trainer.seconds / 60:.1f} min")
         if name not in entries:

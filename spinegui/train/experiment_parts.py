@@ -208,5 +208,32 @@ def submit_slurm(experiment: Path) -> dict[str, str]:
     return slurm.submit(experiment, tasks, config, runner=run_part)
 
 
+def submit(experiment: Path, config: dict[str, Any] | None = None, *, resume: bool = False,
+           overwrite: bool = False) -> dict[str, str]:
+    """A new experiment folder from `config` (or, on resume, the existing one made ready), then its
+    jobs submitted to SLURM; refused in one line, before anything is written, without a SLURM."""
+    from spinegui.jobs.runner import prepare
+    from spinegui.jobs.slurm import require_slurm
+
+    require_slurm()
+    prepare("experiment", None if resume else config, experiment, resume=resume, overwrite=overwrite)
+    try:
+        return submit_slurm(experiment)
+    except BaseException:
+        if rf.read_status(experiment)["state"] == "queued":     # nothing will run it: say so in the folder
+            rf.update_status(experiment, state="failed", ended=rf.utc_now(), message="SLURM submission failed")
+        raise
+
+
+def settle_parts(experiment: Path) -> None:
+    """At the end of a spread experiment: a part still queued will never run (SLURM cancelled it when
+    a job it needed failed); say so in its folder."""
+    for folder in part_folders(experiment):
+        status = rf.read_status(folder)
+        if status["state"] == "queued":
+            rf.write_status(folder, {**status, "state": "cancelled", "ended": rf.utc_now(),
+                                     "message": "never ran: a job it needed did not finish"})
+
+
 def part_folders(experiment: Path) -> list[Path]:
     return sorted(p for p in (Path(experiment) / PARTS).glob("*") if rf.is_run_dir(p))
