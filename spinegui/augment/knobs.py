@@ -34,44 +34,55 @@ KNOBS: tuple[Knob, ...] = (
     _knob("rotation_fixed", "Right angles", "Geometry", "subset", (), choices=(90, 180, 270), unit="°",
           help="Rotate by one of the ticked right angles, picked at random: exact, no interpolation. "
                "90 and 270 swap width and height."),
-    _knob("hflip", "Horizontal flip", "Geometry", "float", 0.0, 0, 1, 0.05, "",
-          "Probability of a left-right flip."),
-    _knob("vflip", "Vertical flip", "Geometry", "float", 0.0, 0, 1, 0.05, "",
-          "Probability of a top-bottom flip."),
-    _knob("scale", "Scale", "Geometry", "range", (1.0, 1.0), 0.5, 2.0, 0.01, "×",
-          "Zoom factor drawn from this range, about the image centre."),
-    _knob("translate", "Translate", "Geometry", "float", 0.0, 0, 0.5, 0.01, "of size",
-          "Largest shift, as a share of the width (x) and of the height (y)."),
-    _knob("shear", "Shear", "Geometry", "range", (0.0, 0.0), -45, 45, 1, "°",
-          "Horizontal shear angle drawn from this range."),
-    _knob("perspective", "Perspective", "Geometry", "float", 0.0, 0, 0.6, 0.01, "",
-          "Perspective distortion: each corner moves inwards by up to this share of half the size."),
-    _knob("elastic_alpha", "Elastic strength", "Deformation", "float", 0.0, 0, 64, 0.5, "px @512",
-          "Largest displacement of the smooth random elastic field, in pixels of a 512-pixel image "
-          "(scaled with the image, so a preview and the full image deform alike; 0 = off)."),
-    _knob("elastic_sigma", "Elastic smoothness", "Deformation", "float", 32.0, 8, 128, 1, "px @512",
-          "Width of the Gaussian that smooths the elastic field, in pixels of a 512-pixel image: "
-          "larger is smoother."),
-    _knob("crop", "Crop area", "Crop", "range", (1.0, 1.0), 0.1, 1.0, 0.01, "of area",
-          "A random crop covering this share of the image area, resized back to the full size "
-          "(1 = no crop)."),
-    _knob("crop_ratio", "Crop aspect", "Crop", "range", (0.75, 4 / 3), 0.5, 2.0, 0.01, "w/h",
-          "Aspect ratio of the crop relative to the image's own, drawn log-uniformly from this range."),
-    _knob("brightness", "Brightness", "Intensity", "float", 0.0, 0, 0.5, 0.01, "of range",
-          "Shift every pixel by up to this share of the full value range, up or down."),
-    _knob("contrast", "Contrast", "Intensity", "float", 0.0, 0, 0.9, 0.01, "",
-          "Stretch about mid-grey by a factor drawn from 1 ± this."),
+    _knob("hflip", "Mirror left-right", "Geometry", "float", 0.0, 0, 1, 0.05, "chance",
+          "Chance (0 to 1) that an image is mirrored left to right: 0.5 = every other image."),
+    _knob("vflip", "Flip upside down", "Geometry", "float", 0.0, 0, 1, 0.05, "chance",
+          "Chance (0 to 1) that an image is flipped top to bottom."),
+    _knob("scale", "Zoom", "Geometry", "range", (1.0, 1.0), 0.5, 2.0, 0.01, "×",
+          "Zoom factor, picked at random between the two values, about the image centre: 1.2 = 20 % "
+          "larger, 0.8 = 20 % smaller."),
+    _knob("translate", "Shift", "Geometry", "float", 0.0, 0, 0.5, 0.01, "× size",
+          "Largest shift sideways and up or down, as a fraction of the image's width and height: "
+          "0.1 = up to a tenth of the width sideways and a tenth of the height up or down."),
+    _knob("shear", "Slant", "Geometry", "range", (0.0, 0.0), -45, 45, 1, "°",
+          "Shear: the image is slanted sideways by an angle picked between the two values, in degrees."),
+    _knob("perspective", "Perspective tilt", "Geometry", "float", 0.0, 0, 0.6, 0.01, "× half size",
+          "As if the image were tilted towards the viewer: each corner moves inwards by up to this "
+          "fraction of half the image's size (0 = off)."),
+    _knob("elastic_alpha", "Warp strength", "Deformation", "float", 0.0, 0, 64, 0.5, "px per 512 px",
+          "Elastic warp: how far, at most, a smooth random field moves the pixels. In pixels per 512 "
+          "pixels of image size (an image 2048 pixels across moves 4 times as many pixels), so a "
+          "preview and the full image warp alike; 0 = off."),
+    _knob("elastic_sigma", "Warp smoothness", "Deformation", "float", 32.0, 8, 128, 1, "px per 512 px",
+          "How wide the warp's bends are: the width of the Gaussian that smooths the random field, in "
+          "pixels per 512 pixels of image size. Larger is smoother and gentler."),
+    _knob("crop", "Crop size", "Crop", "range", (1.0, 1.0), 0.1, 1.0, 0.01, "× area",
+          "A random crop covering this fraction of the image's area (picked between the two values), "
+          "resized back to the full size: 0.8 = 80 % of the area; 1 = no crop."),
+    _knob("crop_ratio", "Crop shape", "Crop", "range", (0.75, 4 / 3), 0.5, 2.0, 0.01, "× image's width/height",
+          "How much wider (above 1) or taller (below 1) the crop is than the image's own shape (its "
+          "width / height), picked between the two values."),
+    _knob("brightness", "Brightness", "Intensity", "float", 0.0, 0, 0.5, 0.01, "× value range",
+          "Every pixel is made brighter or darker by up to this fraction of the full range of pixel "
+          "values: 0.1 = up to 10 % of the range."),
+    _knob("contrast", "Contrast", "Intensity", "float", 0.0, 0, 0.9, 0.01, "± factor",
+          "Contrast is stretched or flattened about mid-grey by a factor picked between 1 - this and "
+          "1 + this: 0.2 = between 0.8 and 1.2 times."),
     _knob("gamma", "Gamma", "Intensity", "range", (1.0, 1.0), 0.3, 3.0, 0.01, "",
-          "Gamma drawn from this range, applied to values scaled to 0..1."),
-    _knob("noise", "Noise", "Intensity", "float", 0.0, 0, 0.2, 0.005, "of range",
-          "Standard deviation of added Gaussian noise, as a share of the full value range."),
-    _knob("blur", "Blur", "Intensity", "range", (0.0, 0.0), 0, 8, 0.1, "px @512",
-          "Gaussian blur sigma drawn from this range, in pixels of a 512-pixel image (0 = sharp)."),
-    _knob("min_visibility", "Keep boxes above", "Boxes", "float", 0.3, 0, 1, 0.05, "visible",
-          "A box is dropped when less than this share of its transformed area stays inside the "
-          "image; kept boxes are clipped to the image."),
-    _knob("min_box_size", "Smallest box", "Boxes", "float", 2.0, 0, 64, 1, "px",
-          "A clipped box narrower or shorter than this is dropped."),
+          "Gamma curve, picked between the two values, on pixel values scaled to 0..1: below 1 "
+          "brightens the dark parts, above 1 darkens them."),
+    _knob("noise", "Noise", "Intensity", "float", 0.0, 0, 0.2, 0.005, "× value range",
+          "Random grain: Gaussian noise whose standard deviation is this fraction of the full range of "
+          "pixel values (0.02 = 2 %)."),
+    _knob("blur", "Blur", "Intensity", "range", (0.0, 0.0), 0, 8, 0.1, "px per 512 px",
+          "Gaussian blur radius (sigma), picked between the two values, in pixels per 512 pixels of "
+          "image size (0 = sharp)."),
+    _knob("min_visibility", "Drop boxes mostly outside", "Boxes", "float", 0.3, 0, 1, 0.05, "× box area",
+          "A lesion box is dropped when less than this fraction of its area is left inside the image "
+          "after the transform (0.3 = keep it while 30 % or more is still in the picture); kept "
+          "boxes are cut at the image edge."),
+    _knob("min_box_size", "Drop boxes smaller than", "Boxes", "float", 2.0, 0, 64, 1, "px",
+          "A box narrower or shorter than this many pixels, once cut at the image edge, is dropped."),
 )
 
 KNOB_SET = ParamSet(KNOBS, what="augmentation setting", groups=GROUPS)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -148,21 +149,67 @@ def default_run_roots() -> list[Path]:
 
 
 # --- the table ---------------------------------------------------------------------------------------
+# The words for a GAN run's progress and state, shared with the GAN tab (its status line and run list),
+# so that both say "epoch 3/10 · critic step 1,200/3,000" and "cancelling" / "cancelled" alike.
+def shown_state(status: dict[str, Any], run_dir: str | Path) -> str:
+    """The status's state, or "cancelling" from the moment a stop is asked for (the cancel file) until
+    the job's process has exited, even after it wrote "cancelled": till then it is still writing its
+    last files and cannot be resumed (runner.prepare_resume)."""
+    state = status.get("state", "")
+    if state in rf.ACTIVE_STATES and rf.cancel_requested(run_dir):
+        return "cancelling"
+    if (state == "cancelled" and status.get("host") in (None, rf.hostname()) and status.get("pid") != os.getpid()
+            and rf.same_process(status.get("pid"), status.get("pid_token"))):
+        return "cancelling"
+    return state
+
+
+def _shown_state(r: rf.RunSummary) -> str:
+    try:
+        return shown_state(rf.read_status(r.path), r.path)
+    except InputError:   # gone or rewritten since it was listed
+        return r.state
+
+
+def last_progress(run_dir: str | Path) -> dict[str, Any]:
+    """The run's newest "progress" event ({} when there is none)."""
+    return next((e for e in reversed(rf.tail_events(run_dir, 16384)) if e.get("kind") == E.PROGRESS), {})
+
+
+def gan_progress_words(progress: dict[str, Any]) -> str:
+    """ "epoch 3/10 · critic step 1,200/3,000" (steps are critic steps, as the events and the loss plot
+    count them); no "/100000" when the epoch count is only a cap behind a step or time budget."""
+    from spinegui.gan.spec import MAX_EPOCHS
+
+    parts = []
+    epoch, epochs = progress.get("epoch"), progress.get("epochs")
+    if isinstance(epoch, int):
+        parts.append(f"epoch {epoch}" + (f"/{epochs}" if isinstance(epochs, int) and epochs < MAX_EPOCHS else ""))
+    step, total = progress.get("step"), progress.get("total")
+    if isinstance(step, int):
+        parts.append(f"critic step {step:,}" + (f"/{total:,}" if isinstance(total, int) and total > 0 else ""))
+    return " · ".join(parts)
+
+
+def run_progress(r: rf.RunSummary) -> str:
+    """The PROGRESS column: a GAN run's epoch and critic step, another run's step/total or share."""
+    words = gan_progress_words(last_progress(r.path)) if r.kind == "gan" else ""
+    if words:
+        return words
+    if r.step is not None and r.total:
+        return f"{r.step}/{r.total}"
+    return f"{100 * r.progress:.0f}%" if r.progress is not None else "-"
+
+
 def format_table(runs: list[rf.RunSummary], now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     rows = [("RUN", "KIND", "STATE", "PROGRESS", "STARTED", "TIME", "MESSAGE")]
     for r in runs:
         started, ended = rf.parse_time(r.started), rf.parse_time(r.ended)
-        if r.step is not None and r.total:
-            progress = f"{r.step}/{r.total}"
-        elif r.progress is not None:
-            progress = f"{100 * r.progress:.0f}%"
-        else:
-            progress = "-"
         duration = _duration(((ended or now) - started).total_seconds()) if started else "-"
         when = started.astimezone().strftime("%Y-%m-%d %H:%M") if started else "-"
         message = r.message or ("resumable" if r.state in ("cancelled", "failed") and r.resumable else "")
-        rows.append((r.name, r.kind or "?", r.state, progress, when, duration, message))
+        rows.append((r.name, r.kind or "?", _shown_state(r), run_progress(r), when, duration, message))
     widths = [max(len(row[i]) for row in rows) for i in range(6)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row[:6], widths)) + "  " + row[6] for row in rows).rstrip()
 
@@ -334,3 +381,4 @@ def submit_experiment(out: Path, config: dict[str, Any] | None = None, *, resume
 
 if __name__ == "__main__":
     raise SystemExit(main())
+

@@ -277,7 +277,17 @@ class GanTrainer:
                     self.budget_spent = True
                     break
             self._end_epoch(started, images)
+        if self.dist.is_main:
+            self._report_average()
         return True
+
+    def _report_average(self) -> None:
+        """The finished model's last progress: its speed over all of its training, earlier sessions
+        included (images / training seconds), not the last window's rate; its step is its last."""
+        rate = self.critic_steps * self.batch / max(self.seconds, 1e-9)
+        self.ctx.emit(E.PROGRESS, model=self.model, epoch=max(1, min(self.epoch, self.s["epochs"])),
+                      epochs=self.s["epochs"], step=self.critic_steps, total=self.critic_steps,
+                      img_s=round(rate, 1), **_memory(self.device))
 
     def _flush(self, started: float, images: int) -> None:
         """Read the losses of the steps since the last read (one sync), add them to the epoch's sums,

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -44,6 +44,14 @@ from spinegui.ui.window_menus import build_menus, set_reader_actions
 # How a window names itself to whoever it keeps out of its workspace ("... has this workspace").
 WINDOW_HOLDER = "a spinegui app window"
 READ_ONLY_POLL_MS = 2000  # a read-only window looks this often whether the writer has gone
+DEFAULT_SIZE = (1400, 900)
+MIN_RESTORED_SIZE = (1000, 640)  # a stored window smaller than this is not restored: the default instead
+NO_DISPLAY_PLATFORMS = ("offscreen", "minimal", "minimalegl")  # Qt platforms that draw on no screen
+
+
+def on_real_display() -> bool:
+    """Whether windows are on a screen someone sees (not Qt's offscreen or minimal platforms)."""
+    return QGuiApplication.platformName() not in NO_DISPLAY_PLATFORMS
 
 
 class MainWindow(QMainWindow):
@@ -115,8 +123,8 @@ class MainWindow(QMainWindow):
         self.read_only_label.setStyleSheet("color: #c64600; font-weight: bold")
         self.read_only_label.hide()
         self.progress = QProgressBar()
-        self.progress.setMaximumWidth(220)
         self.progress.setFormat("caching %v/%m")
+        self._fit_progress(10_000)
         self.progress.hide()
         bar = self.statusBar()
         bar.addWidget(self.cursor_label, 1)
@@ -255,9 +263,18 @@ class MainWindow(QMainWindow):
     def _on_cache_progress(self, done: int, total: int) -> None:
         if self.sender() is not self.builder:
             return
+        if total != self.progress.maximum():
+            self._fit_progress(total)
         self.progress.setRange(0, total)
         self.progress.setValue(done)
         self.progress.setVisible(done < total)
+
+    def _fit_progress(self, total: int) -> None:
+        """Wide enough for "caching <total>/<total>" with the style's margins: never clipped."""
+        text = self.progress.format().replace("%v", str(total)).replace("%m", str(total))
+        width = self.progress.fontMetrics().horizontalAdvance(text) + 40
+        self.progress.setMinimumWidth(width)
+        self.progress.setMaximumWidth(max(220, width))
 
     def _on_cached(self, image_ids: list) -> None:
         if self.store is None or self.sender() is not self.builder:
@@ -481,18 +498,25 @@ class MainWindow(QMainWindow):
 
     def _restore_layout(self) -> None:
         geometry = self.settings.value("geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1400, 900)
+        restored = geometry is not None and self.restoreGeometry(geometry)
+        if not restored or self.width() < MIN_RESTORED_SIZE[0] or self.height() < MIN_RESTORED_SIZE[1]:
+            self.resize(*DEFAULT_SIZE)  # none stored, unreadable, or a squashed one (e.g. an old offscreen run's)
         state = self.settings.value("window_state")
         if state is not None:
             self.restoreState(state)
         else:  # first start: room for the browser's columns, the viewer gets the rest
             self.resizeDocks([self.browser_dock, self.annotation_dock], [560, 300], Qt.Orientation.Horizontal)
 
+    def _save_layout(self) -> None:
+        """Window geometry and dock layout, only from a window on a real display: an offscreen or
+        --screenshot run's window is sized by a virtual screen, and would open the next start squashed."""
+        if not on_real_display() or self.property("headless"):
+            return
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+
     def closeEvent(self, event) -> None:
-        if not self.gan_panel.confirm_quit():  # jobs running: "Keep working" keeps the window
+        if not self.results_panel.confirm_quit(self.gan_panel):  # jobs running (either tab): "Keep working" keeps it
             event.ignore()
             return
         if self.store is not None and not self.store.flush():
@@ -508,8 +532,7 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self.tabs.setCurrentWidget(self.viewer)  # the docks come back before the layout is saved
-        self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("window_state", self.saveState())
+        self._save_layout()
         self.settings.sync()
         self.close_dataset(discard_unsaved=True)  # anything unsaved here, the user chose to discard
         self.loader.shutdown()

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from spinegui import __version__
 from spinegui.core.dataset.vindr import LESION_TYPES
 from spinegui.core.errors import InputError
+from spinegui.ui.reader.menu import build_reader_menu
 
 EXPORT_FORMATS = {"vindr": "VinDr CSV", "coco": "COCO JSON", "voc": "Pascal VOC XML", "yolo": "YOLO txt"}
 PRESETS = ("Default (DICOM)", "Auto (percentiles)", "Bone", "Soft tissue", "Full range")
@@ -68,6 +69,7 @@ def build_menus(win) -> dict[str, QAction]:
     add(view, "augment", "Augmentation", win.show_augment_panel, "Ctrl+G")
     add(view, "gan", "GAN training", win.show_gan_panel, "Ctrl+T")
     add(view, "results", "Experiment results", win.show_results_panel, "Ctrl+R")
+    add(view, "new_experiment", "New experiment…", lambda: _new_experiment(win), "Ctrl+E")
     view.addSeparator()
     for dock in (win.browser_dock, win.annotation_dock, win.header_dock):
         view.addAction(dock.toggleViewAction())
@@ -75,6 +77,8 @@ def build_menus(win) -> dict[str, QAction]:
     go = bar.addMenu("&Go")
     add(go, "next", "Next image", win.next_image, "PgDown")
     add(go, "previous", "Previous image", win.previous_image, "PgUp")
+
+    build_reader_menu(win, bar.addMenu("&Reader study"), add)
 
     help_menu = bar.addMenu("&Help")
     add(help_menu, "about", "About spinegui", lambda: QMessageBox.about(
@@ -102,6 +106,12 @@ def _apply_visibility(win) -> None:
 
 def _inverted(win) -> bool:
     return bool(getattr(win.viewer, "inverted", False))
+
+
+def _new_experiment(win) -> None:
+    """The Results tab, then its New-experiment form (on the open dataset)."""
+    win.show_results_panel()
+    win.results_panel.new_experiment()
 
 
 def _open_dataset(win) -> None:

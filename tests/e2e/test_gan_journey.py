@@ -84,8 +84,9 @@ def test_train_watch_cancel_resume_sample_and_browse(qtbot, window, demo_root):
     # Cancel: the job writes a checkpoint and stops.
     qtbot.wait(USER_PAUSE_MS)
     qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: state(panel) == "cancelled", timeout=TIMEOUT)
-    assert panel.resume_button.isEnabled() and not panel.cancel_button.isEnabled()
+    # "cancelled" once its process has exited (Resume waits for that: two processes never share a run)
+    qtbot.waitUntil(lambda: state(panel) == "cancelled" and panel.resume_button.isEnabled(), timeout=TIMEOUT)
+    assert not panel.cancel_button.isEnabled()
     steps_at_cancel = panel.plot.series["osteophytes"]["critic"].n
     assert 0 < steps_at_cancel < EPOCHS
 

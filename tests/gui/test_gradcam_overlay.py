@@ -149,7 +149,7 @@ def test_gradcam_overlay_of_a_result_image(qtbot, demo_root, tmp_path, checkpoin
     assert item_id in {i for i, _ in made["cells"][(KEY, "test")][(1, 0)]}
     qtbot.waitUntil(lambda: win.cache.entries.get(item_id, {}).get("state") == "ok", timeout=60000)
     toggle(qtbot, win)
-    assert gc.action.isChecked() and viewer.legend.isVisible() and "Grad-CAM" in viewer.legend.text()
+    assert gc.action.isChecked() and viewer.legend.isVisible() and viewer.heat_title.text() == "Grad-CAM"
     qtbot.waitUntil(lambda: viewer.heatmap is not None or not gc.action.isChecked(), timeout=WORKER_S * 1000)
     assert viewer.heatmap is not None, win.statusBar().currentMessage()
 
@@ -169,13 +169,16 @@ def test_gradcam_overlay_of_a_result_image(qtbot, demo_root, tmp_path, checkpoin
     assert np.abs(heat - expected.heatmap).max() < 1e-4
     assert viewer._heat.isVisible() and np.array_equal(viewer._heat.image, heat)
     p = float(expected.probabilities[0])
-    assert viewer.legend.text().startswith(f"Grad-CAM: {CLASSES[0]} (p={p:.2f}), resnet18")
-    assert viewer.legend.isVisible() and viewer._title.isVisible()
+    assert viewer.heat_title.text() == f"Grad-CAM: {CLASSES[0]} · resnet18"  # the title: class and model
+    assert viewer.legend.text().startswith(f"p({CLASSES[0]}) = {p:.2f} · run {KEY}")
+    assert viewer.legend.isVisible() and viewer._title.isVisible() and viewer.heat_title.isVisible()
+    assert viewer.scale_bar.isVisible()  # the colour bar: low to high attention
+    assert viewer.heat_title.geometry().bottom() < viewer.legend.geometry().top() < viewer.scale_bar.geometry().top()
     assert gc.button.geometry().top() > viewer._title.geometry().bottom()  # stacked under the caption
 
     toggle(qtbot, win)  # off: the layer and the legend go
     assert not gc.action.isChecked() and viewer.heatmap is None and not viewer._heat.isVisible()
-    assert not viewer.legend.isVisible()
+    assert not viewer.legend.isVisible() and not viewer.heat_title.isVisible() and not viewer.scale_bar.isVisible()
 
     toggle(qtbot, win)  # on again: the worker and the model are warm
     qtbot.waitUntil(lambda: viewer.heatmap is not None, timeout=60000)

@@ -235,3 +235,32 @@ def test_the_panel_process_never_imports_torch(made, tmp_path):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert f"RESULT {KEY} []" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-3000:]
+
+
+def test_a_live_read_of_a_running_experiment_redraws_only_what_changed(panel, monkeypatch):
+    """While an experiment runs its folder is read again at each finished run: the grid's other cells
+    stay as they are, and the detail is drawn again only when its own run changed (the tab shown now,
+    the others when they are shown), so that the window's event loop stays within its budget."""
+    import copy
+
+    grid, detail = panel.grid, panel.detail
+    unchanged = grid.item(0, 0)
+    drawn = []
+    draw = detail._draw
+    monkeypatch.setattr(detail, "_draw", lambda tab: (drawn.append(tab), draw(tab)))
+
+    def read_again(key: str, **changes):
+        exp = copy.copy(panel.exp)
+        exp.runs = {**exp.runs, key: {**exp.runs[key], **changes}}
+        panel.show_experiment(exp, live=True)
+
+    other = "paper-gan-resnet18"
+    read_again(other, test={**panel.exp.runs[other]["test"], "accuracy": 0.123})
+    assert grid.item(1, 1).text().startswith("0.123 · ") and grid.item(0, 0) is unchanged
+    assert panel.key == KEY and drawn == []      # the run shown did not change: nothing drawn again
+    read_again(KEY, best_epoch=3)
+    assert drawn == ["confusion"]                # the tab shown; the others wait until shown
+    detail.tabs.setCurrentIndex(3)
+    assert drawn == ["confusion", "training"] and detail.training._best["scores"].value() == 3
+    detail.tabs.setCurrentIndex(0)
+    assert drawn == ["confusion", "training"]    # drawn already

@@ -179,6 +179,42 @@ def test_jobs_lists_runs_with_their_state(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("no runs in")
 
 
+def test_jobs_says_cancelling_while_the_job_runs_and_cancelled_once_it_ended(tmp_path, capsys):
+    run = tmp_path / "runs" / "stubborn"
+    owner = start_job("selftest", {"device": "cpu", "steps": 10**7, "sleep": 0.01, "ignore_cancel": True}, run)
+    assert wait_for(lambda: running_with_progress(run), 20)
+
+    def state_listed():
+        assert main(["jobs", str(tmp_path / "runs")]) == 0
+        return capsys.readouterr().out.strip().splitlines()[1].split()[2]
+
+    capsys.readouterr()
+    assert state_listed() == "running"
+    assert main(["cancel", str(run), "--no-wait"]) == 0   # asked to stop; this job goes on regardless
+    assert capsys.readouterr().out.endswith("cancel requested\n")
+    assert state_listed() == "cancelling" and read_status(run)["state"] == "running"
+    assert main(["cancel", str(run), "--grace", "0"]) == 0
+    assert owner.wait(10) == "cancelled"
+    capsys.readouterr()
+    assert state_listed() == "cancelled"
+
+
+def test_a_cancelled_job_whose_process_still_exits_is_shown_as_cancelling(tmp_path):
+    from spinegui.cli.jobs import shown_state
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert wait_for(lambda: rf.process_token(proc.pid) is not None, 10)
+        status = {"state": "cancelled", "pid": proc.pid, "pid_token": rf.process_token(proc.pid),
+                  "host": rf.hostname()}
+        assert shown_state(status, tmp_path) == "cancelling"   # wrote its state, still writing its last files
+        assert shown_state({**status, "host": "elsewhere"}, tmp_path) == "cancelled"   # no way to tell: as written
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert shown_state(status, tmp_path) == "cancelled"
+
+
 def test_importing_jobs_loads_neither_qt_nor_torch():
     code = ("import sys, spinegui.jobs, spinegui.cli.jobs, spinegui.jobs.selftest\n"
             "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in "

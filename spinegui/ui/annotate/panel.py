@@ -29,6 +29,19 @@ def swatch(colour: str, size: int = 12) -> QIcon:
     return QIcon(pm)
 
 
+def box_text(b) -> str:
+    """A list entry, short enough for the dock: type, reader, ✎ when edited here (the tooltip says by whom)."""
+    return f"{b.lesion_type} — {b.rad_id}" + (" ✎" if b.edited_by else "")
+
+
+def box_tooltip(b) -> str:
+    x0, y0, x1, y1 = b.xyxy
+    lines = [b.lesion_type, f"drawn by {b.rad_id}", f"x {x0:.0f}–{x1:.0f}, y {y0:.0f}–{y1:.0f} (pixels)"]
+    if b.edited_by:
+        lines.append(f"edited by {b.edited_by}" + (f" at {b.edited_at}" if b.edited_at else ""))
+    return "\n".join(lines)
+
+
 class AnnotationPanel(QWidget):
     message = Signal(str)  # an error line for the status bar
     reader_requested = Signal()  # the user wants to set or change the reader name
@@ -47,6 +60,9 @@ class AnnotationPanel(QWidget):
         self.state_label.setWordWrap(True)
         self.state_label.setTextFormat(Qt.TextFormat.PlainText)  # reader names are data, not markup
         self.boxes = QListWidget()
+        # A narrow dock elides an entry rather than scrolling sideways; its tooltip has it all.
+        self.boxes.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.boxes.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.boxes.currentItemChanged.connect(self._on_item)
         self.type_combo = QComboBox()
         for n, t in enumerate(LESION_TYPES, start=1):
@@ -63,7 +79,9 @@ class AnnotationPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.reader_button)
         layout.addWidget(self.state_label)
-        layout.addWidget(QLabel("Boxes (B then drag to draw; 1–7 set the type)"))
+        hint = QLabel("Boxes (B then drag to draw; 1–7 set the type)")
+        hint.setWordWrap(True)  # a narrow dock wraps it rather than cutting it off
+        layout.addWidget(hint)
         layout.addWidget(self.boxes, 1)
         row = QHBoxLayout()
         row.addWidget(QLabel("Type"))
@@ -116,8 +134,8 @@ class AnnotationPanel(QWidget):
                 text = f"READ-ONLY: {read_only}; edits are off until it closes.\n{text}"
             self.state_label.setText(text)
             for b in ann.boxes:
-                text = f"{b.lesion_type} — {b.rad_id}" + (f" (edited by {b.edited_by})" if b.edited_by else "")
-                item = QListWidgetItem(swatch(LESION_COLOURS.get(b.lesion_type, "#ffffff")), text)
+                item = QListWidgetItem(swatch(LESION_COLOURS.get(b.lesion_type, "#ffffff")), box_text(b))
+                item.setToolTip(box_tooltip(b))
                 item.setData(Qt.ItemDataRole.UserRole, b.uid)
                 self.boxes.addItem(item)
                 if b.uid == self.selected_uid:

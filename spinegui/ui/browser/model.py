@@ -24,6 +24,9 @@ from spinegui.core.dataset.vindr import LESION_TYPES, VinDrIndex
 
 COLUMNS = ("Study / image", "Split", "Lesions", "Boxes", "Readers", "State")
 ID_COL, SPLIT_COL, LESION_COL, BOX_COL, READER_COL, STATE_COL = range(len(COLUMNS))
+COLUMN_TIPS = ("Study (bold) and its images; click to sort", "Dataset split: train or test",
+               "Lesion types boxed in the image (No finding: none)", "Number of lesion boxes, all readers",
+               "Readers who boxed or marked the image", "Edited in this workspace / verified by a reader")
 LabelsRole = int(Qt.ItemDataRole.UserRole) + 1    # list[str]: the lesion chips to paint
 ImageIdRole = int(Qt.ItemDataRole.UserRole) + 2   # str: the image id (None on study rows)
 StudyIdRole = int(Qt.ItemDataRole.UserRole) + 3
@@ -220,6 +223,8 @@ class BrowserModel(QAbstractItemModel):
     def headerData(self, section, orientation, role=DISPLAY):
         if orientation == Qt.Orientation.Horizontal and role == DISPLAY:
             return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == TOOLTIP:
+            return COLUMN_TIPS[section]
         return None
 
     def data(self, index, role=DISPLAY):
@@ -285,6 +290,8 @@ class BrowserModel(QAbstractItemModel):
                     lines.append(f"Cache failed: {reason}")
                 elif state == "uncached":
                     lines.append("Not in the cache yet")
+        if col == STATE_COL:
+            lines.insert(0, state_text(f.edited, f.verified) or "Not edited, not verified")
         if col == STATE_COL and self.store is not None:
             ann = self.store.annotations(image_id)
             if ann.verified_by:
@@ -323,7 +330,10 @@ class BrowserModel(QAbstractItemModel):
         state = " · ".join(t for t in (edited and f"{edited} edited", verified and f"{verified} verified") if t)
         cells = (f"{short(self._study_ids[study])}\n{summary}", "/".join(sorted({f.split for f in facts})),
                  ", ".join(labels), sum(f.n_boxes for f in facts), ", ".join(browse.readers_of(facts)), state)
-        return cells, labels, f"Study {self._study_ids[study]}\n{summary}"
+        readers = cells[READER_COL]
+        tip = "\n".join(t for t in (f"Study {self._study_ids[study]}", summary, state,
+                                     readers and f"Readers: {readers}") if t)  # the whole of elided cells
+        return cells, labels, tip
 
     # --- sorting -----------------------------------------------------------------------------
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:

@@ -12,7 +12,7 @@ is decided by spinegui.core.dataset.browse.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPoint, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QPoint, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QIcon, QPainter, QPainterPath, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -56,6 +56,12 @@ CHIP_TEXT = {
     "Other lesions": "Other", NO_FINDING: "No finding",
 }
 COLUMN_WIDTHS = {ID_COL: 190, SPLIT_COL: 52, LESION_COL: 220, BOX_COL: 50, READER_COL: 92, STATE_COL: 130}
+# Narrowest each column gets before the view scrolls sideways (the id column: the thumbnail and a few
+# characters; the others: their header text). Longer cells are elided, their tooltips hold the whole
+# text; so do the headers' (a sort arrow in a narrow header may elide its text).
+MIN_ID_TEXT_PX = 16
+HEADER_PAD_PX = 14
+SHRINK_FIRST = (SPLIT_COL, READER_COL, STATE_COL, BOX_COL, ID_COL)  # the chips tell the most: they go last
 VISUAL_ORDER = (ID_COL, LESION_COL, BOX_COL, STATE_COL, SPLIT_COL, READER_COL)
 SEARCH_DELAY_MS = 180     # typing re-filters once the user pauses, not per key
 UPDATE_DELAY_MS = 250     # thumbnails_updated calls are gathered into one repaint
@@ -70,13 +76,16 @@ class RowDelegate(QStyledItemDelegate):
         return QSize(hint.width(), max(hint.height(), THUMB_SIZE + 6))
 
     def paint(self, painter: QPainter, option, index) -> None:
-        if index.parent().isValid():  # an image row: icon + id, as any item
-            return super().paint(painter, option, index)
         opt = QStyleOptionViewItem(option)
         self.initStyleOption(opt, index)
+        style = opt.widget.style() if opt.widget else QApplication.style()
+        if index.parent().isValid():  # an image row: icon + id, as any item; a lone "…" says nothing
+            if opt.rect.width() - opt.decorationSize.width() - 12 < opt.fontMetrics.horizontalAdvance("0000…"):
+                opt.text = ""  # too narrow for the id: its tooltip has it
+            style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, opt.widget)
+            return
         lines = opt.text.replace("\u2028", "\n").split("\n")  # initStyleOption made "\n" a LineSeparator
         opt.text = ""
-        style = opt.widget.style() if opt.widget else QApplication.style()
         style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, opt.widget)
         rect = opt.rect.adjusted(4, 0, -4, 0)  # study rows have no decoration: the text gets the cell
         selected = bool(opt.state & QStyle.StateFlag.State_Selected)
@@ -189,6 +198,24 @@ def _draw_chip(painter: QPainter, r: QRectF, label: str, opt) -> None:
     painter.drawText(r, Qt.AlignmentFlag.AlignCenter, CHIP_TEXT.get(label, label))
 
 
+def fitted_widths(preferred: dict[int, int], least: dict[int, int], avail: int, stretch: int,
+                  shrink_first: tuple[int, ...] = ()) -> dict[int, int]:
+    """Column widths summing to ``avail`` where it allows: the preferred widths, grown in ``stretch``,
+    or shrunk towards their least widths in the order of ``shrink_first`` (then the rest, ``stretch``
+    last); never below the least."""
+    widths = {c: max(w, least[c]) for c, w in preferred.items()}
+    excess = sum(widths.values()) - avail
+    if excess <= 0:
+        widths[stretch] -= excess
+        return widths
+    order = [*shrink_first, *(c for c in widths if c not in shrink_first and c != stretch), stretch]
+    for col in order:
+        take = min(excess, widths[col] - least[col])
+        widths[col] -= take
+        excess -= take
+    return widths
+
+
 def _dot(colour: str | None) -> QIcon:
     pm = QPixmap(12, 12)
     pm.fill(Qt.GlobalColor.transparent)
@@ -295,12 +322,15 @@ class StudyBrowser(QWidget):
         header.setSortIndicatorClearable(True)   # a third click restores the dataset order
         header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         view.setSortingEnabled(True)
-        for col, width in COLUMN_WIDTHS.items():
-            header.resizeSection(col, width)  # set widths: ResizeToContents would read every row
-        # Shown in order of use, so that a narrow dock still shows the chips (the rest scrolls).
-        for visual, col in enumerate(VISUAL_ORDER):
+        # Set widths (ResizeToContents would read every row), fitted to the view as it resizes.
+        for visual, col in enumerate(VISUAL_ORDER):  # in order of use
             header.moveSection(header.visualIndex(col), visual)
-        header.setStretchLastSection(True)
+        header.setStretchLastSection(False)
+        self._fitting = False
+        self._user_widths = False  # a column the user dragged: stop fitting, keep theirs
+        header.sectionResized.connect(self._on_section_resized)
+        view.viewport().installEventFilter(self)
+        self.fit_columns()
         view.selectionModel().currentChanged.connect(self._on_current_changed)
         view.collapsed.connect(lambda i: self._collapsed.add(i.data(StudyIdRole)))
         view.expanded.connect(lambda i: self._collapsed.discard(i.data(StudyIdRole)))
@@ -326,6 +356,39 @@ class StudyBrowser(QWidget):
     @property
     def view(self) -> QTreeView:
         return self._view
+
+    # --- column widths -------------------------------------------------------------------------
+    def min_widths(self) -> dict[int, int]:
+        fm = self._view.header().fontMetrics()
+        out = {col: fm.horizontalAdvance(self.model.headerData(col, Qt.Orientation.Horizontal)) + HEADER_PAD_PX
+               for col in COLUMN_WIDTHS}
+        indent = 2 * self._view.indentation()  # the branch area and an image's indentation
+        out[ID_COL] = max(out[ID_COL], indent + THUMB_SIZE + 8 + MIN_ID_TEXT_PX)
+        return out
+
+    def fit_columns(self) -> None:
+        """Every column inside the view: from the preferred widths (COLUMN_WIDTHS) the least telling
+        columns shrink first, the lesion chips last; room to spare goes to the chips."""
+        if self._user_widths:
+            return
+        avail = self._view.viewport().width()
+        widths = fitted_widths(COLUMN_WIDTHS, self.min_widths(), avail, LESION_COL, SHRINK_FIRST)
+        self._fitting = True
+        try:
+            header = self._view.header()
+            for col, width in widths.items():
+                header.resizeSection(col, width)
+        finally:
+            self._fitting = False
+
+    def _on_section_resized(self, *_args) -> None:
+        if not self._fitting and self._view.header().underMouse():
+            self._user_widths = True
+
+    def eventFilter(self, obj, ev) -> bool:
+        if obj is self._view.viewport() and ev.type() == QEvent.Type.Resize:
+            self.fit_columns()
+        return False
 
     # --- cache and thumbnails ------------------------------------------------------------------
     def set_cache(self, cache: ImageCache | None) -> None:

@@ -29,15 +29,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from spinegui.cli.jobs import gan_progress_words
 from spinegui.core.dataset.vindr import LESION_TYPES, NO_FINDING
 from spinegui.core.errors import InputError
 from spinegui.gan.data import check_classes, images_of
 from spinegui.gan.settings import gan_settings
 from spinegui.jobs import JobHandle, JobQueue, read_config, read_status
+from spinegui.jobs.runfolder import FINAL_STATES
 from spinegui.ui.common.io_worker import IoWorker
 from spinegui.ui.gan.loss_plot import LossPlot
 from spinegui.ui.gan.run_io import load_grid, new_folder, run_overview, status_line
-from spinegui.ui.gan.run_state import poll_run
+from spinegui.ui.gan.run_settings import RunSettingsView
+from spinegui.ui.gan.run_state import average_img_s, poll_run
 from spinegui.ui.gan.runs_list import RunsList, gan_runs
 from spinegui.ui.gan.samples_view import (
     SYNTHETIC_RED,
@@ -74,6 +77,7 @@ class GanPanel(GanTasksMixin, QWidget):
         self.run_dir: Path | None = None
         self._extra_runs: list[Path] = []
         self._tasks: dict[Path, tuple[str, Path]] = {}  # sampling/quality job folder -> (kind, GAN run)
+        self._cancelling: set[Path] = set()   # runs asked to stop here: their end is said in the message line
         self._listing = False
         self._ticks = 0
         self._reset_view_state()
@@ -89,6 +93,10 @@ class GanPanel(GanTasksMixin, QWidget):
         self._status: dict | None = None
         self._status_error: str | None = None
         self._progress: dict | None = None
+        self._model_progress: dict[str, dict] = {}   # model -> its newest progress (a done model's: its average)
+        self._train_images: dict[str, int] = {}
+        self._batch: int | None = None               # the run's config.toml batch (for the run's average)
+        self._shown_state: str | None = None         # the status's state, or "cancelling"
         self._last_t: float | None = None
         self._last_seen: float | None = None
         self._samples: dict[str, tuple[int, str]] = {}
@@ -104,11 +112,14 @@ class GanPanel(GanTasksMixin, QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(training, "Training")
         self.tabs.addTab(self._build_browser(), "Samples && quality")
+        # the selected run's own settings, read-only, beside the form (which stays the next run's)
+        self.run_settings = RunSettingsView()
         outer = QSplitter(Qt.Orientation.Horizontal)
         outer.addWidget(scroll)
+        outer.addWidget(self.run_settings)
         outer.addWidget(self.tabs)
-        outer.setStretchFactor(1, 1)
-        outer.setSizes([350, 1050])
+        outer.setStretchFactor(2, 1)
+        outer.setSizes([400, 220, 780])
         # In a scroll area, so that the panel's width never widens the window while another tab shows
         # (a tab widget is as wide as its widest page).
         page = QScrollArea()
@@ -164,7 +175,7 @@ class GanPanel(GanTasksMixin, QWidget):
         self.status.setTextFormat(Qt.TextFormat.RichText)
         self.status.setWordWrap(True)
         self.status.setStyleSheet("padding: 4px 6px; font-size: 13px;")
-        self.status.setFixedHeight(48)  # two lines; a new text every second re-lays out nothing else
+        self.status.setFixedHeight(64)  # three lines; a new text every second re-lays out nothing else
         self.model = QComboBox()
         self.model.setMinimumWidth(160)
         self.model.activated.connect(self._on_model_chosen)
@@ -264,6 +275,8 @@ class GanPanel(GanTasksMixin, QWidget):
         self.say({"started": f"started {run.name}",
                   "cancelling": "cancelling: the job writes a checkpoint, then stops (Resume goes on from it)",
                   "resuming": f"resuming {run.name} from its checkpoint"}[what])
+        if what == "cancelling":
+            self._cancelling.add(run)
         if what == "started":
             self._extra_runs = [p for p in self._extra_runs if p != run]
             self.runs.set_row(run, "queued", "")
@@ -337,6 +350,7 @@ class GanPanel(GanTasksMixin, QWidget):
         self.grid.set_image(None, "no sample grid yet")
         self.grid_caption.setText("")
         self.browser.set_run([])
+        self.run_settings.show_config(None, None)
         self._update_status_line()
         self._update_buttons()
         if self.run_dir is not None:
@@ -348,7 +362,11 @@ class GanPanel(GanTasksMixin, QWidget):
             return
         if error:
             self.browser.set_message(error, error=True)
+            self.run_settings.show_config(None, None, error)
             return
+        config = info["config"]
+        self.run_settings.show_config(self.run_dir.name, config)
+        self._batch = config.get("batch") if isinstance(config.get("batch"), int) else None
         self.browser.set_run(info["classes"])
         if info["quality_error"]:
             self.browser.set_message(info["quality_error"], error=True)
@@ -408,6 +426,10 @@ class GanPanel(GanTasksMixin, QWidget):
                 self._update_buttons()
             else:
                 self.refresh_runs()
+                if task == self.run_dir:   # re-read its status now: "cancelling" becomes "cancelled"
+                    self._poll_now()
+                elif task in self._cancelling:
+                    self.io.submit(read_status, partial(self._cancel_ended, task), task)
         self._ticks += 1
         if not self.isVisible():
             return
@@ -430,8 +452,10 @@ class GanPanel(GanTasksMixin, QWidget):
             self._update_status_line()
             return
         self._status_error = None
-        self._offset, self._status = poll.offset, poll.status
+        self._offset, self._status, self._shown_state = poll.offset, poll.status, poll.state
         d = poll.digest
+        self._model_progress.update(d.model_progress)
+        self._train_images.update(d.train_images)
         if d.count:
             self.plot.append(d.losses)
             for m in d.models:
@@ -446,10 +470,24 @@ class GanPanel(GanTasksMixin, QWidget):
         self._load_grid()
         self._update_status_line()
         self._update_buttons()
+        self._agree(poll.state)
+
+    def _agree(self, state: str | None) -> None:
+        """The run list says what the status line says; a cancel asked for here that has ended says so."""
         row = self.runs.row(self.run_dir)
-        state = (poll.status or {}).get("state")
-        if row is not None and state and row.text(1) != state:  # the list agrees with the status line
-            self.runs.set_row(self.run_dir, state, "100%" if state == "done" else row.text(2))
+        words = gan_progress_words(self._progress or {}) or (row.text(2) if row is not None else "")
+        if row is not None and state and (row.text(1), row.text(2)) != (state, words):
+            self.runs.set_row(self.run_dir, state, words)
+        if self.run_dir in self._cancelling and state in FINAL_STATES:
+            self._cancel_ended(self.run_dir, {"state": state}, None)
+
+    def _cancel_ended(self, run: Path, status: dict | None, error: str | None) -> None:
+        """The message line's "cancelling" becomes what the run ended as."""
+        state = (status or {}).get("state")
+        if error or state not in FINAL_STATES or run not in self._cancelling:
+            return
+        self._cancelling.discard(run)
+        self.say(f"{run.name}: {state}" + (" (Resume goes on from its checkpoint)" if state == "cancelled" else ""))
 
     def _on_model_chosen(self, _index: int) -> None:
         self._follow = False
@@ -491,13 +529,16 @@ class GanPanel(GanTasksMixin, QWidget):
         elapsed = self._last_t
         if (self._status or {}).get("state") == "running" and elapsed is not None and self._last_seen is not None:
             elapsed += time.monotonic() - self._last_seen
-        self.status.setText(status_line(self.run_dir.name, self._status, self._progress, elapsed))
+        average = average_img_s(self._model_progress, self._train_images, self._batch)
+        self.status.setText(status_line(self.run_dir.name, self._status, self._progress, elapsed,
+                                        self._shown_state, average))
 
     def _update_buttons(self) -> None:
         state = (self._status or {}).get("state")
         self.start_button.setEnabled(self.index is not None)
         self.cancel_button.setEnabled(state in ("queued", "running"))
-        self.resume_button.setEnabled(state in ("cancelled", "failed"))
+        # not while a cancelled job's process still exits ("cancelling"): it could not resume yet
+        self.resume_button.setEnabled(state in ("cancelled", "failed") and self._shown_state != "cancelling")
         kinds = {k for k, run in self._tasks.values() if run == self.run_dir}
         self.browser.set_busy("gan-sample" in kinds, "gan-quality" in kinds)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
+from spinegui.cli.jobs import gan_progress_words
 from spinegui.core import run_events as E
 from spinegui.core.errors import InputError
-from spinegui.gan.spec import MAX_EPOCHS
 from spinegui.jobs import read_config, read_events, read_status
 from spinegui.ui.gan.runs_list import STATE_COLOURS
 from spinegui.ui.gan.samples_view import load_quality
@@ -77,18 +77,31 @@ def elapsed_text(seconds: float | None) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
-def status_line(run_name: str, status: dict | None, progress: dict | None, elapsed: float | None) -> str:
-    """The shown run's rich-text status: state, elapsed time, epoch, speed, device and memory."""
+def speed_text(img_s: float | None, average: bool) -> str:
+    """ "avg 123 img/s" for a finished run's whole-run average (rich text: kept on one line), "123 img/s"
+    for the live rate; three significant digits below 100."""
+    if img_s is None:
+        return ""
+    shown = f"{img_s:,.0f}" if img_s >= 100 else f"{img_s:.3g}"
+    return f"avg&nbsp;{shown}&nbsp;img/s" if average else f"{shown} img/s"
+
+
+def status_line(run_name: str, status: dict | None, progress: dict | None, elapsed: float | None,
+                shown_state: str | None = None, average: float | None = None) -> str:
+    """The shown run's rich-text status: state, elapsed time, epoch and critic step (the words of
+    `spinegui jobs`), speed (a done run's: its average over the whole run), device and memory."""
     s = status or {}
-    state = s.get("state", "…")
+    state = shown_state or s.get("state", "…")
     parts = [f"<b style='color:{STATE_COLOURS.get(state, '#000')}'>{state}</b>",
              f"{elapsed_text(elapsed)} elapsed"]
     p = progress or {}
-    if p.get("epochs"):   # no "/100000" when the epoch count is only a cap behind a step or time budget
-        cap = p["epochs"] >= MAX_EPOCHS
-        parts.append(f"epoch {p.get('epoch')}" + ("" if cap else f"/{p['epochs']}"))
-    if p.get("img_s") is not None:
-        parts.append(f"{p['img_s']:g} img/s")
+    words = gan_progress_words(p)
+    if words:
+        parts.append(words)
+    done = state == "done" and average is not None
+    speed = speed_text(average if done else p.get("img_s"), done)
+    if speed:
+        parts.append(speed)
     parts.append(s.get("device") or "device –")
     if p.get("gpu_mem_mb") is not None:
         parts.append(f"{p['gpu_mem_mb']} MB GPU")

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from spinegui.cli.jobs import shown_state
 from spinegui.core import run_events as E
 from spinegui.core.errors import InputError
 from spinegui.jobs import read_events, refresh_status
@@ -27,6 +28,8 @@ class Digest:
     losses: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
     models: list[str] = field(default_factory=list)      # in order of first appearance
     progress: dict[str, Any] | None = None               # the newest "progress" event
+    model_progress: dict[str, dict[str, Any]] = field(default_factory=dict)  # model -> its newest one
+    train_images: dict[str, int] = field(default_factory=dict)   # model -> its training images (log)
     epochs: dict[str, dict[str, Any]] = field(default_factory=dict)   # model -> newest "epoch" event
     samples: dict[str, tuple[int, str]] = field(default_factory=dict)  # model -> (epoch, path in run)
     logs: list[str] = field(default_factory=list)
@@ -53,12 +56,16 @@ def digest(events: list[dict[str, Any]]) -> Digest:
                     per[q][1].append(v)
         elif kind == E.PROGRESS:
             d.progress = ev
+            if model:
+                d.model_progress[model] = ev
         elif kind == E.EPOCH and model:
             d.epochs[model] = ev
         elif kind == E.SAMPLE and model and ev.get("path"):
             d.samples[model] = (int(ev.get("epoch") or 0), str(ev["path"]))
         elif kind == E.LOG and ev.get("message"):
             d.logs = (d.logs + [str(ev["message"])])[-KEEP_LOGS:]
+            if model and isinstance(ev.get("images"), int):
+                d.train_images[model] = ev["images"]
         elif kind == E.RESULT:
             d.results.append(ev)
     for model, per in cols.items():
@@ -74,6 +81,7 @@ class Poll:
     status: dict[str, Any] | None
     error: str | None
     seen: float  # time.monotonic() when read
+    state: str | None = None  # as shown: the status's, or "cancelling" while a stop is asked for
 
 
 def poll_run(run_dir: Path, offset: int) -> Poll:
@@ -83,7 +91,29 @@ def poll_run(run_dir: Path, offset: int) -> Poll:
         events, offset = read_events(run_dir, offset)
     except InputError as exc:
         return Poll(run_dir, Digest(), offset, None, str(exc), time.monotonic())
-    return Poll(run_dir, digest(events), offset, status, None, time.monotonic())
+    return Poll(run_dir, digest(events), offset, status, None, time.monotonic(),
+                shown_state(status, run_dir))
+
+
+def average_img_s(model_progress: dict[str, dict[str, Any]], train_images: dict[str, int],
+                  batch: int | None) -> float | None:
+    """A finished run's speed over the whole run: all its images over all its training seconds.
+
+    Each model's last progress holds that model's own average (gan/train.py) and its last critic step;
+    its seconds are its images (steps x its batch, the batch clamped to its training images as in
+    training) over that rate. One model: its figure as it is."""
+    rates = {m: p for m, p in model_progress.items()
+             if isinstance(p.get("img_s"), (int, float)) and p["img_s"] > 0 and isinstance(p.get("step"), int)}
+    if not rates:
+        return None
+    if len(rates) == 1:
+        return float(next(iter(rates.values()))["img_s"])
+    images = {}
+    for m, p in rates.items():
+        known = [b for b in (batch, train_images.get(m)) if isinstance(b, int) and b > 0]
+        images[m] = p["step"] * (min(known) if known else 1)
+    seconds = sum(images[m] / p["img_s"] for m, p in rates.items())
+    return sum(images.values()) / seconds if seconds > 0 else None
 
 
 def decimate(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,8 +1,9 @@
-"""The GAN tab's list of runs: one row per run folder (name, state, share done), newest first.
+"""The GAN tab's list of runs: one row per run folder (name, state, progress), newest first.
 
 The rows come from `spinegui.jobs.list_runs` (read in a worker thread by the panel); a row keeps its
 run folder in its data, so a run made by the command line or copied from another machine shows the
-same way as one started here.
+same way as one started here. State and progress are in `spinegui jobs`' words (its `shown_state`,
+`run_progress`): "cancelling" while a stop is asked for, "epoch 3/10 · critic step 1,200/3,000".
 """
 
 from __future__ import annotations
@@ -13,18 +14,29 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
-from spinegui.jobs import list_runs
+from spinegui.cli.jobs import run_progress, shown_state
+from spinegui.core.errors import InputError
+from spinegui.jobs import list_runs, read_status
 
 STATE_COLOURS = {"running": "#1a7f37", "queued": "#9a6700", "failed": "#c01c28", "cancelled": "#6e7781",
-                 "done": "#0550ae"}
+                 "cancelling": "#9a6700", "done": "#0550ae"}
 
 
 def gan_runs(root: Path, extra: list[Path]):
-    """The GAN runs under `root` and the run folders in `extra` (worker thread: it reads files)."""
+    """(RunSummary, state as shown, progress words) of the GAN runs under `root` and of the run
+    folders in `extra` (worker thread: it reads files)."""
     runs = [r for r in list_runs(root) if r.kind == "gan"]
     for path in extra:
         runs += [r for r in list_runs(path) if r.path not in {x.path for x in runs}]
-    return runs
+    rows = []
+    for r in runs:
+        progress = run_progress(r)
+        try:
+            state = shown_state(read_status(r.path), r.path)
+        except InputError:   # gone or rewritten since it was listed
+            state = r.state
+        rows.append((r, state, "" if progress == "-" else progress))
+    return rows
 
 
 class RunsList(QTreeWidget):
@@ -32,14 +44,15 @@ class RunsList(QTreeWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setHeaderLabels(["Run", "State", "Done"])
+        self.setHeaderLabels(["Run", "State", "Progress"])
         self.setRootIsDecorated(False)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         header = self.header()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in (1, 2):
+        # the names whole (they tell runs apart); the progress words after them, scrolled to when narrow
+        for column in (0, 1, 2):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(False)
+        header.setStretchLastSection(True)
+        self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setMinimumHeight(160)
         self.currentItemChanged.connect(self._chosen)
 
@@ -61,16 +74,17 @@ class RunsList(QTreeWidget):
         item.setText(2, done)
         item.setForeground(1, QBrush(QColor(STATE_COLOURS.get(state, "#000000"))))
         item.setToolTip(0, f"{run}\n{message}" if message else str(run))
+        item.setToolTip(2, done)
         return item
 
     def show_runs(self, runs, keep: Path | None = None) -> None:
-        """Rows for `runs` (RunSummary); rows of other runs go, except `keep` (the one shown)."""
-        wanted = {r.path.resolve() for r in runs} | ({keep} if keep else set())
+        """Rows for `runs` (gan_runs' tuples); rows of other runs go, except `keep` (the one shown)."""
+        wanted = {r.path.resolve() for r, _, _ in runs} | ({keep} if keep else set())
         for i in reversed(range(self.topLevelItemCount())):
             if Path(self.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole)) not in wanted:
                 self.takeTopLevelItem(i)
-        for r in runs:
-            self.set_row(r.path.resolve(), r.state, "" if r.progress is None else f"{r.progress:.0%}", r.message)
+        for r, state, progress in runs:
+            self.set_row(r.path.resolve(), state, progress, r.message)
 
     def choose(self, run: Path) -> None:
         self.setCurrentItem(self.row(run))

@@ -69,6 +69,7 @@ class RunDetail(QWidget):
         self.normalised = False
         self.cell: tuple[int, int] | None = None
         self.folder: Path | None = None  # where export dialogs start
+        self._dirty: set[str] = set()    # tabs to draw again when shown (update_run)
         self.fold_group, fold_row = segmented({"test": "Test", "val": "Validation"}, self.set_fold)
         self.png_button, self.svg_button, self.csv_button = (QPushButton(t) for t in ("PNG…", "SVG…", "CSV…"))
         for b, ext in ((self.png_button, "png"), (self.svg_button, "svg"), (self.csv_button, "csv")):
@@ -103,6 +104,7 @@ class RunDetail(QWidget):
         self.seeds_head.setWordWrap(True)
         self.seeds = SeedsTable()
         self.tabs.addTab(_page(self.seeds_head, self.seeds), "Seeds and vs none")
+        self.tabs.currentChanged.connect(self._draw_dirty)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
@@ -172,28 +174,68 @@ class RunDetail(QWidget):
             b.setChecked((b.property("key") == "normalised") == on)
         self._show_confusion()
 
-    def _refresh(self) -> None:
-        run, exp = self.run, self.exp
-        if run is None:
+    def update_run(self, exp: er.Experiment, key: str | None) -> None:
+        """The experiment read again while it runs: what changed is drawn, the tab shown now and the
+        others when they are shown (`_dirty`), so that a finished run costs the UI thread one tab, not
+        seven. The selected run unchanged: only what other runs feed (compute, seeds, calibration) is."""
+        old_exp, old_run = self.exp, self.run
+        self.exp, self.key = exp, key
+        self.folder = exp.folder
+        if self.run is None:
+            self.show_run(exp, key)
             return
+        same = (old_exp is not None and old_run == self.run and old_exp.classes == exp.classes
+                and {f for k, f in old_exp.predictions if k == key} == {f for k, f in exp.predictions if k == key})
+        if not same:
+            self._dirty |= set(TABS)
+        else:
+            self._dirty |= {tab for tab, changed in (("compute", old_exp.compute != exp.compute),
+                                                     ("seeds", old_exp.summary != exp.summary),
+                                                     ("calibration", old_exp.stats != exp.stats)) if changed}
+        self._draw_dirty()
+
+    def _draw_dirty(self, *_args) -> None:
+        """Draw the tab shown if it waits for a redraw (the others wait until they are shown)."""
+        tab = self.current_tab()
+        if tab in self._dirty and self.run is not None:
+            self._dirty.discard(tab)
+            self._draw(tab)
+
+    def _refresh(self) -> None:
+        if self.run is None:
+            return
+        self._dirty.clear()
+        for tab in TABS:
+            self._draw(tab)
+
+    def _draw(self, tab: str) -> None:
+        run, exp = self.run, self.exp
         fold = er.FOLD_NAMES[self.fold]
-        self._show_confusion()
-        self._show_cell_items()
-        ci = run.get("ci", {}).get(self.fold) or {}
-        unit = "studies" if run.get("ci_unit") == "study" else "images"
-        self.per_class_head.setText(
-            f"<b>{self.key}</b>, {fold} fold: {run[self.fold]['n']} images, accuracy "
-            f"{with_ci(er.metric(run, self.fold, 'accuracy'), ci.get('accuracy'))}{self._calibration_facts()}. "
-            f"Intervals are bootstrap {er.CI_LEVEL}s resampling {unit} (the macro "
-            "figures, not each class).")
-        self._show_statistics()
-        self.per_class.show_rows(er.per_class_rows(run, self.fold, exp.classes))
-        preds = exp.predictions.get((self.key, self.fold))
-        self.roc.show_curves(er.roc_one_vs_rest(preds, exp.classes) if preds is not None else {},
-                             f"{self.key}, {fold}: " + ("ROC one-vs-rest" if preds is not None
-                                                        else "no predictions file"))
-        self.training.show_history(er.history(run), run.get("best_epoch"), run["key"])
-        self._show_compute(run["protocol"])
+        if tab == "confusion":
+            self._show_confusion()
+            self._show_cell_items()
+        elif tab == "per_class":
+            ci = run.get("ci", {}).get(self.fold) or {}
+            unit = "studies" if run.get("ci_unit") == "study" else "images"
+            self.per_class_head.setText(
+                f"<b>{self.key}</b>, {fold} fold: {run[self.fold]['n']} images, accuracy "
+                f"{with_ci(er.metric(run, self.fold, 'accuracy'), ci.get('accuracy'))}{self._calibration_facts()}. "
+                f"Intervals are bootstrap {er.CI_LEVEL}s resampling {unit} (the macro "
+                "figures, not each class).")
+            self.per_class.show_rows(er.per_class_rows(run, self.fold, exp.classes))
+        elif tab == "roc":
+            preds = exp.predictions.get((self.key, self.fold))
+            self.roc.show_curves(er.roc_one_vs_rest(preds, exp.classes) if preds is not None else {},
+                                 f"{self.key}, {fold}: " + ("ROC one-vs-rest" if preds is not None
+                                                            else "no predictions file"))
+        elif tab == "training":
+            self.training.show_history(er.history(run), run.get("best_epoch"), run["key"])
+        elif tab == "compute":
+            self._show_compute(run["protocol"])
+        elif tab == "calibration":
+            self._show_calibration()
+        else:
+            self._show_seeds()
 
     def _calibration_facts(self) -> str:
         """'; ECE 0.081; sensitivity at 90% specificity 0.640 (AUROC 0.870)' where known."""
@@ -207,7 +249,7 @@ class RunDetail(QWidget):
                     + ("" if auc is None else f" (AUROC {auc:.3f})"))
         return out
 
-    def _show_statistics(self) -> None:
+    def _show_calibration(self) -> None:
         run, exp = self.run, self.exp
         cal = (run.get("calibration") or {}).get(self.fold) or {}
         where = f"{self.key}, {er.FOLD_NAMES[self.fold]}"
@@ -217,6 +259,9 @@ class RunDetail(QWidget):
             f"<b>{self.key}</b>, {er.FOLD_NAMES[self.fold]} fold{self._calibration_facts() or ': no calibration'}. "
             f"Expected calibration error over {exp.stats.get('ece_bins', 15)} equal-width bins of the top-class "
             "confidence; the bars are each bin's accuracy, the dots its mean confidence.")
+
+    def _show_seeds(self) -> None:
+        exp = self.exp
         self.seeds_head.setText(
             "Test metrics over seeds (mean ± sample sd) and the paired difference against <i>none</i> on the "
             f"same test images ({exp.stats.get('ci_unit', 'study')}-level bootstrap, "

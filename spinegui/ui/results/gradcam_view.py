@@ -1,6 +1,7 @@
 """Grad-CAM over an image opened from the Results tab: a checkable "Grad-CAM" action (View menu, and a
 button in the viewer's top right while the image came from a run) that asks the Grad-CAM worker
-process for the heatmap of the shown image and draws it over the image with a legend line.
+process for the heatmap of the shown image and draws it over the image, under a title naming the class
+and the model, a legend and a colour bar (low to high attention).
 
 The image sent is the shown image's display-cache array (modality values) with its default window:
 the [0, 1] image the experiment's cache letterboxes for training, which GradCam letterboxes the same
@@ -96,7 +97,7 @@ class GradCamOverlay(QObject):
         starting = self.engine.state != "ready"
         self.engine.submit(GradCamRequest(ctx.item_id, str(ctx.checkpoint), source, image.window, image.invert,
                                           ctx.pred, tag=self._generation))
-        self.viewer.set_heatmap(None, "Grad-CAM: loading the model…" if starting else "Grad-CAM: computing…")
+        self.viewer.set_heatmap(None, "loading the model…" if starting else "computing…", title="Grad-CAM")
 
     def _on_finished(self, reply: GradCamReply) -> None:
         if reply.request.tag != self._generation or not self.action.isChecked():
@@ -108,7 +109,8 @@ class GradCamOverlay(QObject):
             self.action.setChecked(False)
             return
         self.reply = reply
-        self.viewer.set_heatmap(reply.heatmap, legend(reply))
+        run = self.context.key if self.context is not None else ""
+        self.viewer.set_heatmap(reply.heatmap, legend(reply, run), title(reply), SCALE)
 
     def _fail(self, line: str) -> None:
         self.message.emit(line if line.startswith(("Grad-CAM", "the Grad-CAM")) else f"Grad-CAM: {line}")
@@ -120,10 +122,19 @@ class GradCamOverlay(QObject):
             self.engine.stop()
 
 
-def legend(reply: GradCamReply) -> str:
-    """"Grad-CAM: <class> (p=0.83), <model>", and the model's own class when it is another."""
+SCALE = ("low attention", "high attention")  # the colour bar's ends: what the colours mean
+
+
+def title(reply: GradCamReply) -> str:
+    """"Grad-CAM: <class> · <model>": what is explained, by which model."""
+    return f"Grad-CAM: {reply.classes[reply.target]} · {reply.model}"
+
+
+def legend(reply: GradCamReply, run: str = "") -> str:
+    """The model's probability for the class explained, the run, and the model's own class when it
+    is another; how to read the colours."""
     classes, probs = reply.classes, reply.probabilities
-    text = f"Grad-CAM: {classes[reply.target]} (p={reply.target_probability:.2f}), {reply.model}"
+    text = f"p({classes[reply.target]}) = {reply.target_probability:.2f}" + (f" · run {run}" if run else "")
     if reply.predicted != reply.target:
         text += f"\nthe model predicts {classes[reply.predicted]} (p={float(probs[reply.predicted]):.2f}) here"
-    return text
+    return text + "\ncolour: where the evidence for this class lies"

@@ -6,33 +6,58 @@ run for a fold (`RunDetail`: confusion matrix and its images, per-class metrics,
 compute costs, exports).
 
 Everything shown comes from `spinegui.core.results.experiment_folder` (plain JSON and CSV: the app never
-imports torch); the folder is read in an `IoWorker` thread, and the UI thread only draws.
+imports torch); the folder is read in an `IoWorker` thread, and the UI thread only draws. New experiment…,
+Cancel and Resume run the "experiment" job through a JobQueue, or submit it to SLURM (`experiment_jobs.py`),
+and a running experiment is followed as it fills its grid (`live.py`). While it runs, each read of its
+folder redraws only what changed: the grid's cells whose run changed, the detail when its own run did.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
+from spinegui.cli.jobs import run_progress, shown_state
 from spinegui.core.errors import InputError
 from spinegui.core.results import experiment_folder as er
 from spinegui.jobs import list_runs, read_status
+from spinegui.train.experiment_parts import PART_KIND
 from spinegui.ui.common.io_worker import IoWorker
 from spinegui.ui.gan.runs_list import RunsList
 from spinegui.ui.results.detail import RunDetail
+from spinegui.ui.results.experiment_jobs import POLL_MS, ExperimentJobsMixin
+from spinegui.ui.results.live import load_or_skeleton
 from spinegui.ui.results.tables import StrategyGrid, fmt
 
 ERROR_STYLE = "color: #c01c28;"
 
 
 def experiment_runs(root: Path | None, extra: list[Path]):
-    """The experiment runs under `root` and the run folders in `extra` (worker thread: it reads files)."""
+    """(RunSummary, state as shown, progress words) of the experiment runs under `root` and of the run
+    folders in `extra`, as the runs list takes them (worker thread: it reads files)."""
     runs = [r for r in list_runs(root) if r.kind == "experiment"] if root is not None else []
-    for path in extra:
-        runs += [r for r in list_runs(path) if r.path not in {x.path for x in runs}]
-    return runs
+    for path in extra:   # (a spread experiment's parts are followed in its live box, not listed)
+        runs += [r for r in list_runs(path) if r.path not in {x.path for x in runs} and r.kind != PART_KIND]
+    rows = []
+    for r in runs:
+        progress = run_progress(r)
+        try:
+            state = shown_state(read_status(r.path), r.path)
+        except InputError:   # gone or rewritten since it was listed
+            state = r.state
+        rows.append((r, state, "" if progress == "-" else progress))
+    return rows
 
 
 def _label(text: str = "", rich: bool = False) -> QLabel:
@@ -43,7 +68,7 @@ def _label(text: str = "", rich: bool = False) -> QLabel:
     return label
 
 
-class ResultsPanel(QWidget):
+class ResultsPanel(ExperimentJobsMixin, QWidget):
     open_image = Signal(str, str)  # item_id, caption ("predicted X (0.83), true Y — key, fold")
     open_result = Signal(object)   # er.ResultImage of the image about to be opened (run, checkpoint, classes)
     loaded = Signal(object)        # the Experiment now shown, or None when the folder could not be read
@@ -58,6 +83,7 @@ class ResultsPanel(QWidget):
         self._folder: Path | None = None
         self._gen = 0  # a folder read that comes back after another was asked for is dropped
         self._listing = False
+        self._ticks = 0
 
         open_button = QPushButton("Open results…")
         open_button.setToolTip("an experiment folder from anywhere (the command line's --out, a cluster's copy)")
@@ -68,6 +94,7 @@ class ResultsPanel(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(open_button)
         buttons.addWidget(reload_button)
+        jobs = self._build_jobs()
         self.runs = RunsList()
         self.runs.setMinimumHeight(90)
         self.runs.setMaximumHeight(120)
@@ -85,23 +112,32 @@ class ResultsPanel(QWidget):
 
         left = QWidget()
         lbox = QVBoxLayout(left)
+        lbox.addLayout(jobs)
         lbox.addLayout(buttons)
         lbox.addWidget(QLabel("<b>Experiment runs</b> (this workspace)"))
         lbox.addWidget(self.runs)
         lbox.addWidget(self.title)
         lbox.addWidget(_label("<b>Runs compared</b>: test accuracy · macro-F1, validation below; click one"))
-        for w in (self.grid, self.audit, self.summary, self.message):
+        for w in (self.grid, self.message, self.live_box, self.audit, self.summary):
             lbox.addWidget(w)
         lbox.addStretch(1)
         left.setMinimumWidth(300)
+        scroll = QScrollArea()   # the live box's curves and the audit need more height than a laptop has
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(left)
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(left)
+        split.addWidget(scroll)
         split.addWidget(self.detail)
         split.setStretchFactor(1, 1)
         split.setSizes([400, 1000])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(split)
+        self.timer = QTimer(self, interval=POLL_MS)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start()
 
     # --- runs and folders ----------------------------------------------------------------------
     def set_runs_root(self, root: Path | None) -> None:
@@ -151,7 +187,7 @@ class ResultsPanel(QWidget):
         self._folder = Path(folder).resolve()
         self._gen += 1
         self.say(f"reading {self._folder.name}…")
-        self.io.submit(er.load_experiment, lambda exp, err, g=self._gen: self._on_loaded(g, exp, err), self._folder)
+        self.io.submit(load_or_skeleton, lambda exp, err, g=self._gen: self._on_loaded(g, exp, err), self._folder)
 
     def reload(self) -> None:
         self.refresh_runs()
@@ -166,12 +202,26 @@ class ResultsPanel(QWidget):
             self.loaded.emit(None)
             return
         self.show_experiment(exp)
+        if self.note and not exp.problems:
+            self.say(self.note)
+        self.note = ""
+        self.follow(exp.folder.resolve(), exp.status)
         self.loaded.emit(exp)
 
-    def show_experiment(self, exp: er.Experiment) -> None:
-        keep = self.key if self.exp is not None and self.exp.folder == exp.folder else None
+    def show_experiment(self, exp: er.Experiment, live: bool = False) -> None:
+        """Show `exp`; `live`: the shown experiment read again while it runs, so only what changed is
+        drawn again (the grid's changed cells, the detail when its own run changed)."""
+        same = self.exp is not None and self.exp.folder == exp.folder
+        keep = self.key if same else None
+        if live and same:
+            self.exp = exp
+            self._set_title(exp)
+            self.grid.update_experiment(exp)
+            key = keep if keep in exp.runs else next(iter(exp.runs), None)
+            self._show_selected(key, live=True)
+            return
         self.exp, self.key = exp, None
-        self.title.setText(f"<b>{exp.folder.name}</b> — {len(exp.runs)} run(s); classes: {', '.join(exp.classes)}")
+        self._set_title(exp)
         self.say("; ".join(exp.problems[:2]), bool(exp.problems))
         self.grid.set_experiment(exp)
         key = keep if keep in exp.runs else next(iter(exp.runs), None)
@@ -179,6 +229,11 @@ class ResultsPanel(QWidget):
             self.detail.show_run(exp, None)
         else:
             self.select_run(key)
+
+    def _set_title(self, exp: er.Experiment) -> None:
+        text = f"<b>{exp.folder.name}</b> — {len(exp.runs)} run(s); classes: {', '.join(exp.classes)}"
+        if self.title.text() != text:
+            self.title.setText(text)
 
     def say(self, text: str, error: bool = False) -> None:
         self.message.setText(text)
@@ -188,28 +243,40 @@ class ResultsPanel(QWidget):
     def select_run(self, key: str) -> None:
         if self.exp is None or key not in self.exp.runs:
             return
+        self._show_selected(key)
+
+    def _show_selected(self, key: str | None, live: bool = False) -> None:
         if key != self.key:
             self.key = key
-            self.grid.select_key(key)
+            if key is not None:
+                self.grid.select_key(key)
+        if key is None:
+            self.detail.show_run(self.exp, None)
+            return
         run = self.exp.runs[key]
-        self.detail.show_run(self.exp, key)
+        if live:
+            self.detail.update_run(self.exp, key)
+        else:
+            self.detail.show_run(self.exp, key)
         self._show_audit(run)
         c = run.get("counts", {})
-        self.summary.setText(
-            f"<b>{key}</b>: {run.get('size', '?')} px; train {c.get('train_images', '?')} images "
-            f"({c.get('train_synthetic', 0)} synthetic), validation {c.get('val_images', '?')} "
-            f"({c.get('val_synthetic', 0)} synthetic), test {c.get('test_images', '?')}; "
-            f"{run.get('epochs_run', '?')} epochs, best {run.get('best_epoch', '?')}"
-            f"{' (stopped early)' if run.get('stopped_early') else ''}")
+        text = (f"<b>{key}</b>: {run.get('size', '?')} px; train {c.get('train_images', '?')} images "
+                f"({c.get('train_synthetic', 0)} synthetic), validation {c.get('val_images', '?')} "
+                f"({c.get('val_synthetic', 0)} synthetic), test {c.get('test_images', '?')}; "
+                f"{run.get('epochs_run', '?')} epochs, best {run.get('best_epoch', '?')}"
+                f"{' (stopped early)' if run.get('stopped_early') else ''}")
+        if self.summary.text() != text:
+            self.summary.setText(text)
 
     def _show_audit(self, run: dict) -> None:
         a = er.leakage_audit(self.exp, run["strategy"], run["model"])
         if a is None:
-            self.audit.setText("")
+            if self.audit.text():
+                self.audit.setText("")
             return
         gap = (a["paper_val"] or 0) - (a["safe_test"] or 0)
         colour = "#c01c28" if gap > 0.02 else "#1f2328"  # red where the paper's figure flatters
-        self.audit.setText(
+        text = (
             f"<b>Leakage audit</b> ({run['strategy']}, {run['model']}): paper-protocol validation accuracy "
             f"<b>{fmt(a['paper_val'])}</b> ({a['paper_val_synthetic']} of {a['paper_val_images']} validation "
             f"images synthetic) beside leakage-safe test accuracy <b>{fmt(a['safe_test'])}</b> "
@@ -217,8 +284,11 @@ class ResultsPanel(QWidget):
             + ("<br>No gaps with intervals: a run of this strategy failed its GAN quality gate (excluded)."
                if a.get("gaps") is None and any((self.exp.summary_for(p, run["strategy"], run["model"]) or {})
                                                 .get("excluded") for p in ("safe", "paper")) else ""))
+        if self.audit.text() != text:
+            self.audit.setText(text)
 
     def shutdown(self) -> None:
+        self._shutdown_jobs()
         self.io.shutdown()
 
 

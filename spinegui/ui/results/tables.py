@@ -11,6 +11,8 @@ from spinegui.core.results.experiment_folder import PHASES, CellItem, Experiment
 from spinegui.ui.results.heatmap import mix
 
 KEY = Qt.ItemDataRole.UserRole
+MIN_HEIGHT_CAP = 300   # px: a taller grid may scroll
+RUNNING = Qt.ItemDataRole.UserRole + 1   # the run key of a cell whose run is in progress
 
 
 def fmt(value, digits: int = 3) -> str:
@@ -68,6 +70,22 @@ def _read_only(table: QTableWidget) -> None:
     table.setWordWrap(True)
 
 
+def _cell(run: dict | None, entry: dict) -> QTableWidgetItem:
+    """One grid cell: the run's test and validation figures, shaded by test macro-F1."""
+    if run is None:
+        item = _item("not run (yet)")
+        item.setFlags(Qt.ItemFlag.NoItemFlags)
+        return item
+    excluded = "\nexcluded: failed gate" if entry.get("excluded") else ""
+    item = _item(f"{fmt(metric(run, 'test', 'accuracy'))} · {fmt(metric(run, 'test', 'macro_f1'))}\n"
+                 f"val {fmt(metric(run, 'val', 'accuracy'))} · {fmt(metric(run, 'val', 'macro_f1'))}" + excluded)
+    item.setData(KEY, run["key"])
+    shade = 0.0 if excluded else 0.55 * (metric(run, "test", "macro_f1") or 0.0)  # dark text reads
+    item.setBackground(QBrush(mix(shade)))
+    item.setToolTip(f"{run['key']}\ntest accuracy · macro-F1, then validation\n" + summary_tooltip(entry))
+    return item
+
+
 class StrategyGrid(QTableWidget):
     """Rows strategies, columns protocol x model; a cell is one run: test accuracy and macro-F1, the
     validation ones below. Shaded by test macro-F1, so the best strategy stands out."""
@@ -83,36 +101,98 @@ class StrategyGrid(QTableWidget):
         self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.setToolTip("test accuracy · test macro-F1\nvalidation accuracy · macro-F1\n(click a cell: that run)")
         self.currentCellChanged.connect(self._chosen)
+        self._shape: tuple[list, list, list] | None = None   # protocols, strategies, models shown
+        self._shown: dict[tuple[int, int], tuple] = {}       # cell -> (run, summary entry) it shows
+        self._marks: dict[str, str] = {}                                # what mark_running_many was asked
+        self._marked: dict[tuple[int, int], tuple[str, str]] = {}       # the cells it marked
 
     def set_experiment(self, exp: Experiment) -> None:
         self.blockSignals(True)
         columns = [(p, m) for p in exp.protocols for m in exp.models]
         self.clear()
+        self._marks, self._marked, self._shown = {}, {}, {}
         self.setRowCount(len(exp.strategies))
         self.setColumnCount(len(columns))
         self.setHorizontalHeaderLabels([f"{p}\n{m}" for p, m in columns])
         self.setVerticalHeaderLabels(exp.strategies)
-        for r, s in enumerate(exp.strategies):
-            for c, (p, m) in enumerate(columns):
-                run = exp.run_for(p, s, m)
-                if run is None:
-                    item = _item("not run (yet)")
-                    item.setFlags(Qt.ItemFlag.NoItemFlags)
-                else:
-                    entry = exp.summary_for(p, s, m) or {}
-                    excluded = "\nexcluded: failed gate" if entry.get("excluded") else ""
-                    item = _item(f"{fmt(metric(run, 'test', 'accuracy'))} · {fmt(metric(run, 'test', 'macro_f1'))}\n"
-                                 f"val {fmt(metric(run, 'val', 'accuracy'))} · {fmt(metric(run, 'val', 'macro_f1'))}"
-                                 + excluded)
-                    item.setData(KEY, run["key"])
-                    shade = 0.0 if excluded else 0.55 * (metric(run, "test", "macro_f1") or 0.0)  # dark text reads
-                    item.setBackground(QBrush(mix(shade)))
-                    item.setToolTip(f"{run['key']}\ntest accuracy · macro-F1, then validation\n"
-                                    + summary_tooltip(entry))
-                self.setItem(r, c, item)
+        self._shape = (list(exp.protocols), list(exp.strategies), list(exp.models))
+        self._fill(exp)
         self.blockSignals(False)
         self.resizeRowsToContents()
         self._fit_height()
+
+    def update_experiment(self, exp: Experiment) -> bool:
+        """The same experiment read again (a run finished): only the cells whose run or summary changed
+        are made again, the selection kept. A grid of another shape is made anew. True when a cell changed."""
+        if self._shape != (list(exp.protocols), list(exp.strategies), list(exp.models)):
+            self.set_experiment(exp)
+            return True
+        self.blockSignals(True)
+        marks, self._marks = self._marks, {}
+        changed = self._fill(exp)
+        self.blockSignals(False)
+        self.mark_running_many(marks)   # the running cells are marked again if still unfinished
+        if changed:
+            self.resizeRowsToContents()
+            self._fit_height()
+        return bool(changed)
+
+    def _fill(self, exp: Experiment) -> int:
+        """(Re)make the cells whose run or summary differ from what is shown; how many."""
+        columns = [(p, m) for p in exp.protocols for m in exp.models]
+        changed = 0
+        for r, s in enumerate(exp.strategies):
+            for c, (p, m) in enumerate(columns):
+                run, entry = exp.run_for(p, s, m), exp.summary_for(p, s, m)
+                if self._shown.get((r, c), ()) == (run, entry) and self.item(r, c) is not None:
+                    continue
+                self._shown[(r, c)] = (run, entry)
+                self._marked.pop((r, c), None)
+                self.setItem(r, c, _cell(run, entry or {}))
+                changed += 1
+        return changed
+
+    def mark_running(self, key: str | None, text: str) -> None:
+        """The cell of the run `key` (protocol-strategy-model[-s<i>]) that is not finished yet shows
+        `text` (what the job is doing there); the cell marked before goes back to "not run (yet)"."""
+        self.mark_running_many({key: text} if key else {})
+
+    def mark_running_many(self, marks: dict[str, str]) -> None:
+        """Several runs at once (a spread experiment): {run key: text}. Cells are touched only when
+        their mark changes (a poll that says the same repaints nothing)."""
+        wanted: dict[tuple[int, int], tuple[str, str]] = {}
+        for key, text in marks.items():
+            where = self._cell_of(key)
+            if where is not None and where not in wanted:
+                wanted[where] = (key, text)
+        if wanted == self._marked:
+            return
+        for (r, c) in self._marked:
+            item = self.item(r, c)
+            if item is not None and item.data(RUNNING) and not item.data(KEY) and (r, c) not in wanted:
+                item.setText("not run (yet)")
+                item.setData(RUNNING, None)
+                item.setBackground(QBrush())
+        for (r, c), (key, text) in wanted.items():
+            item = self.item(r, c)
+            item.setText(text)
+            item.setData(RUNNING, key)
+            item.setBackground(QBrush(QColor("#fff8c5")))  # the running cell, pale yellow
+        self._marked = wanted
+        self._marks = dict(marks)
+
+    def _cell_of(self, key: str | None) -> tuple[int, int] | None:
+        """The unfinished cell of run `key`, or None."""
+        parts = (key or "").split("-")
+        if len(parts) < 3 or self.columnCount() == 0 or self._shape is None:
+            return None
+        protocol, strategy, model = parts[:3]
+        protocols, strategies, models = self._shape
+        if protocol not in protocols or strategy not in strategies or model not in models:
+            return None
+        r, c = strategies.index(strategy), protocols.index(protocol) * len(models) + models.index(model)
+        item = self.item(r, c)
+        return (r, c) if item is not None and not item.data(KEY) else None
 
     def _fit_height(self) -> None:
         """As tall as its rows (and the scroll bar when the columns overflow), no taller: the space below
@@ -120,8 +200,11 @@ class StrategyGrid(QTableWidget):
         bar = self.horizontalScrollBar().sizeHint().height() if (
             self.columnCount() * self.horizontalHeader().minimumSectionSize()
             > self.viewport().width() + 1) else 0
-        self.setMaximumHeight(self.horizontalHeader().sizeHint().height() + self.verticalHeader().length()
-                              + 2 * self.frameWidth() + bar)
+        height = (self.horizontalHeader().sizeHint().height() + self.verticalHeader().length()
+                  + 2 * self.frameWidth() + bar)
+        self.setMaximumHeight(height)
+        # and no shorter (up to a cap): the live box below must not squeeze its rows away
+        self.setMinimumHeight(min(height, MIN_HEIGHT_CAP))
 
     def resizeEvent(self, ev) -> None:
         super().resizeEvent(ev)
@@ -132,10 +215,13 @@ class StrategyGrid(QTableWidget):
         return item.data(KEY) if item is not None else None
 
     def select_key(self, key: str) -> None:
+        """Select the cell of `key` without announcing it (the panel asked: run_chosen is for clicks)."""
         for r in range(self.rowCount()):
             for c in range(self.columnCount()):
                 if self.key_at(r, c) == key:
+                    self.blockSignals(True)
                     self.setCurrentCell(r, c)
+                    self.blockSignals(False)
                     return
 
     def _chosen(self, row: int, col: int, *_previous) -> None:

@@ -7,14 +7,18 @@ a box on the same spot, and what goes back to the store needs no conversion.
 Interaction: click selects; the selected box (only) can be dragged by its body or its eight handles,
 so that dragging on an unselected box still pans the image. A drag changes the item alone and is
 committed to the store once, at its end: one undo step per gesture.
+
+Labels keep their screen size at any zoom and never overlap one another: after every zoom, pan, resize
+or box change the layer places them greedily (``place_labels``), each at the nearest free spot around
+its box, with a thin leader line to the box when that spot is not next to it.
 """
 
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainterPath, QPen
-from PySide6.QtWidgets import QGraphicsRectItem
+from PySide6.QtCore import QLineF, QObject, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem
 
 from spinegui.core.dataset.vindr import LESION_COLOURS, LESION_TYPES
 from spinegui.core.errors import InputError
@@ -29,6 +33,11 @@ _CURSORS = {"tl": Qt.CursorShape.SizeFDiagCursor, "br": Qt.CursorShape.SizeFDiag
             "t": Qt.CursorShape.SizeVerCursor, "b": Qt.CursorShape.SizeVerCursor,
             "l": Qt.CursorShape.SizeHorCursor, "r": Qt.CursorShape.SizeHorCursor,
             "body": Qt.CursorShape.SizeAllCursor}
+LABEL_PAD_PX = 3     # text to label edge, screen pixels
+LABEL_GAP_PX = 2     # the least room between two labels, screen pixels
+LEADER_MIN_PX = 6    # a label farther than this from its box gets a leader line to it
+_STEP_X_PX = 24      # each ring of candidate spots lies this much farther out sideways (and a label's
+                     # height farther up or down) than the one before
 
 
 def colour_of(lesion_type: str) -> QColor:
@@ -53,6 +62,145 @@ def dragged(xyxy, part: str, dx: float, dy: float, bounds: tuple[float, float]):
     return (x0, y0, x1, y1)
 
 
+# --- label placement (screen pixels: scene coordinates of the viewer) -------------------------------
+Rect = tuple[float, float, float, float]  # left, top, right, bottom: plain floats, fast to compare
+
+
+def _hits(a: Rect, b: Rect) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _candidates(box: Rect, w: float, h: float, ring: int, margin: float):
+    """Label rectangles around ``box`` on ring ``ring`` (0: touching it), most preferred first: above,
+    below, beside, left- then right-aligned."""
+    dx, dy = ring * _STEP_X_PX, ring * (h + LABEL_GAP_PX)
+    left, top, right, bottom = box[0] - margin - dx, box[1] - margin - dy, box[2] + margin + dx, box[3] + margin + dy
+    return ((left, top - h, left + w, top),                  # above, left-aligned (the usual spot)
+            (right - w, top - h, right, top),                # above, right-aligned
+            (left, bottom, left + w, bottom + h),            # below, left-aligned
+            (right - w, bottom, right, bottom + h),          # below, right-aligned
+            (right, top, right + w, top + h),                # right of it, top-aligned
+            (left - w, top, left, top + h),                  # left of it, top-aligned
+            (right, bottom - h, right + w, bottom),          # right of it, bottom-aligned
+            (left - w, bottom - h, left, bottom))            # left of it, bottom-aligned
+
+
+def _inside(box: Rect, visible: Rect, w: float, h: float) -> Rect:
+    """Inside the box's visible part, top left: for a box larger than the view (zoomed in on it)."""
+    left, top = (max(box[0], visible[0]), max(box[1], visible[1])) if _hits(box, visible) else box[:2]
+    return (left + LABEL_GAP_PX, top + LABEL_GAP_PX, left + LABEL_GAP_PX + w, top + LABEL_GAP_PX + h)
+
+
+def place_label_rects(boxes: list[QRectF], sizes: list[tuple[float, float]], visible: QRectF,
+                      margins: list[float] | None = None) -> list[QRectF]:
+    """Greedy placement, boxes top to bottom: one rectangle of ``sizes[i]`` per box, none intersecting
+    another (with LABEL_GAP_PX between them), each on the cheapest free spot of rings of candidates
+    around its box: near it, over no other box, inside ``visible``. Always succeeds: along one column
+    of spots, one ring apart, each placed label can block at most two, so 2n + 2 rings hold a free one."""
+    rects = [b.getCoords() for b in boxes]
+    view = visible.getCoords()
+    margins = margins or [0.0] * len(rects)
+    placed: list[Rect] = []
+    out: list[QRectF] = [QRectF()] * len(rects)
+    for i in sorted(range(len(rects)), key=lambda i: (rects[i][1], rects[i][0])):
+        x0, y0, x1, y1 = _best_spot(i, rects, sizes[i], view, margins[i], placed)
+        out[i] = QRectF(x0, y0, x1 - x0, y1 - y0)
+        g = LABEL_GAP_PX
+        placed.append((x0 - g, y0 - g, x1 + g, y1 + g))
+    return out
+
+
+def _best_spot(i: int, boxes: list[Rect], size: tuple[float, float], view: Rect, margin: float,
+               placed: list[Rect]) -> Rect:
+    w, h = size
+    best, best_cost = boxes[i], float("inf")
+    for ring in range(2 * len(placed) + 3):
+        if ring >= best_cost:
+            break  # farther rings cannot do better
+        spots = [(rect, ring) for rect in _candidates(boxes[i], w, h, ring, margin)]
+        if ring == 0:  # inside the box, for a box that fills the view: as good as two rings out
+            spots.append((_inside(boxes[i], view, w, h), 2))
+        for rect, rank in spots:
+            if rank >= best_cost or any(_hits(rect, p) for p in placed):
+                continue
+            covers = any(_hits(rect, b) for j, b in enumerate(boxes) if j != i)
+            seen = view[0] <= rect[0] and view[1] <= rect[1] and rect[2] <= view[2] and rect[3] <= view[3]
+            cost = rank + (1.5 if covers else 0.0) + (0.0 if seen else 50.0)
+            if cost < best_cost:
+                best, best_cost = rect, cost
+    return best
+
+
+def _nearest(p: QPointF, r: QRectF) -> QPointF:
+    return QPointF(_clip(p.x(), r.left(), r.right()), _clip(p.y(), r.top(), r.bottom()))
+
+
+class BoxLabel(QGraphicsItem):
+    """A box's label ("type · reader" on a dark plate), the same size at any zoom. Its position is the
+    point of its box nearest to it; the plate lies where ``place`` puts it, in screen pixels from
+    there, and a leader line joins the two when they are apart."""
+
+    def __init__(self):
+        super().__init__()
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)  # never in the way of a click or a drag
+        self.setZValue(25)  # over every box outline, under the rubber band
+        self.font = QFont()
+        self.font.setPointSize(9)
+        self.font.setBold(True)
+        self.text = ""
+        self.colour = QColor("white")
+        self.plate = QRectF()         # relative to pos(), screen pixels
+        self.leader: QLineF | None = None
+        self.seen = False             # placed inside the visible view
+        self._size = (0.0, 0.0)
+
+    def set_text(self, text: str, colour: QColor) -> None:
+        self.text, self.colour = text, QColor(colour)
+        fm = QFontMetricsF(self.font)
+        self._size = (fm.horizontalAdvance(text) + 2 * LABEL_PAD_PX, fm.height() + 2 * LABEL_PAD_PX)
+        self.prepareGeometryChange()
+        self.plate = QRectF(self.plate.topLeft(), QRectF(0, 0, *self._size).size())
+        self.update()
+
+    def size(self) -> tuple[float, float]:
+        """(width, height) in screen pixels, whatever the zoom."""
+        return self._size
+
+    def place(self, anchor: QPointF, plate: QRectF) -> None:
+        """``plate``: where the label goes, ``anchor``: the point of its box nearest to it (both in
+        scene coordinates: screen pixels). The caller sets pos() to ``anchor``."""
+        self.prepareGeometryChange()
+        self.plate = plate.translated(-anchor)
+        end = _nearest(QPointF(0, 0), self.plate)
+        self.leader = QLineF(QPointF(0, 0), end) if QLineF(QPointF(0, 0), end).length() > LEADER_MIN_PX else None
+        self.update()
+
+    def scene_plate(self) -> QRectF:
+        """The plate in scene coordinates (where it was last placed)."""
+        return self.plate.translated(self.scenePos())
+
+    def boundingRect(self) -> QRectF:
+        r = self.plate.adjusted(-1, -1, 1, 1)
+        return r.united(QRectF(-5, -5, 10, 10)) if self.leader is not None else r
+
+    def paint(self, p, *args) -> None:
+        if self.leader is not None:  # a line in the box's colour on a dark halo, a dot where it meets the box
+            p.setRenderHint(p.RenderHint.Antialiasing)
+            for colour, w in ((QColor(0, 0, 0, 190), 4.0), (self.colour, 2.0)):
+                p.setPen(QPen(colour, w))
+                p.drawLine(self.leader)
+            p.setPen(QPen(QColor(0, 0, 0, 190), 1.0))
+            p.setBrush(self.colour)
+            p.drawEllipse(QPointF(0, 0), 3.0, 3.0)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(0, 0, 0, 185))
+        p.drawRect(self.plate)
+        p.setFont(self.font)
+        p.setPen(self.colour)
+        p.drawText(self.plate, Qt.AlignmentFlag.AlignCenter, self.text)
+
+
 class BoxItem(pg.GraphicsObject):
     """One box: coloured outline, a label (type · reader) that keeps its size, handles when selected."""
 
@@ -62,12 +210,7 @@ class BoxItem(pg.GraphicsObject):
         self._rect = QRectF()
         self._selected = False
         self._drag = None  # (part, xyxy at the start, press position) during a drag
-        self.label = pg.TextItem(anchor=(0, 1), fill=pg.mkBrush(0, 0, 0, 185))
-        font = QFont()
-        font.setPointSize(9)
-        font.setBold(True)
-        self.label.setFont(font)
-        self.label.setParentItem(self)
+        self.label = BoxLabel()  # in the view beside the box, placed by the layer
         self.setAcceptHoverEvents(True)
         self.set_box(box)
 
@@ -75,14 +218,13 @@ class BoxItem(pg.GraphicsObject):
     def set_box(self, box) -> None:
         self.box = box
         self._colour = colour_of(box.lesion_type)
-        self.label.setText(f"{box.lesion_type} · {box.rad_id}", color=self._colour)
+        self.label.set_text(f"{box.lesion_type} · {box.rad_id}", self._colour)
         self.set_xyxy(box.xyxy)
 
     def set_xyxy(self, xyxy) -> None:
         x0, y0, x1, y1 = xyxy
         self.prepareGeometryChange()
         self._rect = QRectF(x0, y0, x1 - x0, y1 - y0)
-        self.label.setPos(x0, y0)
         self.update()
 
     @property
@@ -179,6 +321,7 @@ class BoxItem(pg.GraphicsObject):
         part, start, origin = self._drag
         d = ev.pos() - origin
         self.set_xyxy(dragged(start, part, d.x(), d.y(), self._layer.bounds))
+        self._layer.place_labels()
         if ev.isFinish():
             self._drag = None
             if self.xyxy != start:
@@ -207,8 +350,10 @@ class BoxLayer(QObject):
         self._readers: set[str] | None = None
         self._classes: set[str] | None = None
         self._rubber: QGraphicsRectItem | None = None
+        self._placed: tuple = ()  # what the labels were last placed for (place_labels)
         # Store listeners run in the thread that edits: always hop to ours through the event loop.
         self._store_changed.connect(self._on_store_changed, Qt.ConnectionType.QueuedConnection)
+        viewbox.sigTransformChanged.connect(self.place_labels)  # zoom, pan, resize
 
     # --- wiring -------------------------------------------------------------------------------
     def set_store(self, store, editable: bool = True) -> None:
@@ -262,11 +407,13 @@ class BoxLayer(QObject):
                 item = BoxItem(self, b)
                 item.setZValue(10)
                 self._vb.addItem(item, ignoreBounds=True)
+                self._vb.addItem(item.label, ignoreBounds=True)
             else:
                 item.set_box(b)
             items[b.uid] = item
         for item in self._items.values():
             self._vb.removeItem(item)
+            self._vb.removeItem(item.label)
         self._items = items
         self._apply_visibility()
 
@@ -281,6 +428,31 @@ class BoxLayer(QObject):
             item.setVisible((self._readers is None or b.rad_id in self._readers)
                             and (self._classes is None or b.lesion_type in self._classes))
         self.select(self.selected_uid)  # drops a selection that vanished or was hidden
+        self.place_labels()
+
+    def place_labels(self) -> None:
+        """Put every shown box's label on a free spot near its box (screen pixels; see
+        place_label_rects); top to bottom, whatever is selected, so that a click moves no label."""
+        shown = [it for it in self._items.values() if it.isVisible()]
+        for it in self._items.values():
+            it.label.setVisible(it.isVisible())
+        if not shown or self._vb.width() <= 0 or self._vb.height() <= 0:
+            return
+        boxes = [self._vb.mapViewToScene(it._rect).boundingRect() for it in shown]
+        margins = [HANDLE_PX / 2 + 1 if it._handles_on() else 0.0 for it in shown]
+        view = self._vb.sceneBoundingRect()
+        o = boxes[0].topLeft()
+        key = tuple((it.box.uid, it.label.size(), m, round(b.left() - o.x(), 1), round(b.top() - o.y(), 1),
+                     round(b.width(), 1), round(b.height(), 1)) for it, b, m in zip(shown, boxes, margins))
+        if key == self._placed and all(view.contains(it.label.scene_plate()) or not it.label.seen for it in shown):
+            return  # a pan: the labels moved with their boxes (anchored in the view) and none left the view
+        self._placed = key
+        plates = place_label_rects(boxes, [it.label.size() for it in shown], view, margins)
+        for it, box, plate in zip(shown, boxes, plates):
+            anchor = _nearest(plate.center(), box)
+            it.label.setPos(self._vb.mapSceneToView(anchor))
+            it.label.place(anchor, plate)
+            it.label.seen = view.contains(plate)
 
     def visible_uids(self) -> list[str]:
         return [uid for uid, item in self._items.items() if item.isVisible()]
@@ -297,6 +469,7 @@ class BoxLayer(QObject):
             if it._selected != (u == uid):
                 it.set_selected(u == uid)
         if changed:
+            self.place_labels()  # the selected box's label keeps clear of its handles
             self.selected.emit(uid)
 
     # --- editing ------------------------------------------------------------------------------

@@ -1,14 +1,46 @@
-"""DICOM header summary; patient-identifying tags stay hidden until the user unhides them."""
+"""DICOM header summary; patient-identifying tags stay hidden until the user unhides them.
+
+A series description that carries our SYNTHETIC mark is shown even then (our own words, never a
+patient's), at the top and in red, with a banner: a synthetic image must not pass for a real one."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QCheckBox, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
+from spinegui.core.dicom.header import HIDDEN
 from spinegui.core.dicom.reader import read_header
 from spinegui.core.errors import InputError
+
+SERIES = "Series description"
+SYNTHETIC = "SYNTHETIC"
+_RED = "#d01818"  # the viewer's SYNTHETIC badge colour
+_BANNER = f"color: white; background: {_RED}; font-weight: bold; padding: 3px 6px;"
+
+
+def with_synthetic_mark(path: Path, summary: dict[str, str]) -> dict[str, str]:
+    """The summary with the series description first after the file name, shown when it carries the
+    SYNTHETIC mark even where identifying tags are hidden (read through read_header, as the CLI does)."""
+    series = summary.get(SERIES, "")
+    if series == HIDDEN:
+        whole = read_header(path, show_identifying=True).get(SERIES, "")
+        if SYNTHETIC in whole.upper():
+            series = whole
+    if not series:
+        return summary
+    rest = [(k, v) for k, v in summary.items() if k != SERIES]
+    return dict([*rest[:1], (SERIES, series), *rest[1:]])
 
 
 class HeaderPanel(QWidget):
@@ -24,8 +56,12 @@ class HeaderPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.synthetic_banner = QLabel("SYNTHETIC image: not a real patient's")
+        self.synthetic_banner.setStyleSheet(_BANNER)
+        self.synthetic_banner.hide()
         layout = QVBoxLayout(self)
         layout.addWidget(self.show_identifying)
+        layout.addWidget(self.synthetic_banner)
         layout.addWidget(self.table)
 
     def show_file(self, path: Path | None) -> None:
@@ -38,13 +74,22 @@ class HeaderPanel(QWidget):
             self.table.setRowCount(0)
             return
         try:
-            summary = read_header(self.path, show_identifying=self.show_identifying.isChecked())
+            summary = with_synthetic_mark(self.path, read_header(self.path, self.show_identifying.isChecked()))
         except InputError as exc:
             summary = {"Error": exc.reason}
+        synthetic = SYNTHETIC in summary.get(SERIES, "").upper()
+        self.synthetic_banner.setVisible(synthetic)
         self.table.setRowCount(len(summary))
         for row, (key, value) in enumerate(summary.items()):
-            self.table.setItem(row, 0, QTableWidgetItem(key))
-            self.table.setItem(row, 1, QTableWidgetItem(str(value)))
+            items = QTableWidgetItem(key), QTableWidgetItem(str(value))
+            if key == SERIES and synthetic:
+                for item in items:
+                    item.setForeground(QBrush(QColor(_RED)))
+                    font = QFont(item.font())
+                    font.setBold(True)
+                    item.setFont(font)
+            for col, item in enumerate(items):
+                self.table.setItem(row, col, item)
 
     def showEvent(self, event) -> None:  # read the header only when the panel is actually shown
         super().showEvent(event)

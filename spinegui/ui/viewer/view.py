@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter, QPixmap
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QLinearGradient, QPainter, QPixmap
 from PySide6.QtWidgets import QLabel, QStackedLayout, QWidget
 
 from spinegui.core.dataset.vindr import LESION_TYPES
@@ -60,8 +60,11 @@ class ViewerImage:
     title: str = ""
 
 
-def _colour_scale(width: int = 190, height: int = 20) -> QPixmap:
-    """The heatmap's colours from low to high on the overlays' dark background, "low" and "high" beside."""
+def _colour_scale(low: str = "low", high: str = "high", bar: int = 120, height: int = 20) -> QPixmap:
+    """The heatmap's colours from low to high on the overlays' dark background, ``low`` and ``high``
+    written at its ends (e.g. "low attention", "high attention")."""
+    fm = QFontMetrics(_scale_font())
+    width = 6 + fm.horizontalAdvance(low) + 6 + bar + 6 + fm.horizontalAdvance(high) + 6
     pix = QPixmap(width, height)
     pix.fill(Qt.GlobalColor.transparent)
     p = QPainter(pix)
@@ -69,13 +72,11 @@ def _colour_scale(width: int = 190, height: int = 20) -> QPixmap:
     p.setPen(Qt.PenStyle.NoPen)
     p.setBrush(QColor(0, 0, 0, 150))
     p.drawRoundedRect(0, 0, width, height, 3, 3)
-    font = p.font()
-    font.setPixelSize(11)
-    p.setFont(font)
+    p.setFont(_scale_font())
     p.setPen(QColor("#f0f0f0"))
-    lo_w, hi_w = p.fontMetrics().horizontalAdvance("low"), p.fontMetrics().horizontalAdvance("high")
-    p.drawText(6, 0, lo_w, height, Qt.AlignmentFlag.AlignVCenter, "low")
-    p.drawText(width - 6 - hi_w, 0, hi_w, height, Qt.AlignmentFlag.AlignVCenter, "high")
+    lo_w, hi_w = fm.horizontalAdvance(low), fm.horizontalAdvance(high)
+    p.drawText(6, 0, lo_w, height, Qt.AlignmentFlag.AlignVCenter, low)
+    p.drawText(width - 6 - hi_w, 0, hi_w, height, Qt.AlignmentFlag.AlignVCenter, high)
     x0, x1 = 6 + lo_w + 6, width - 6 - hi_w - 6
     gradient = QLinearGradient(x0, 0, x1, 0)
     for v, (r, g, b, _a) in zip(np.linspace(0, 1, 9), heat_lut()[np.linspace(0, 255, 9).astype(int)]):
@@ -85,6 +86,12 @@ def _colour_scale(width: int = 190, height: int = 20) -> QPixmap:
     p.drawRect(x0, 5, x1 - x0, height - 10)
     p.end()
     return pix
+
+
+def _scale_font() -> QFont:
+    font = QFont()
+    font.setPixelSize(11)
+    return font
 
 
 def _num(v: float) -> str:
@@ -152,9 +159,11 @@ class ImageViewer(QWidget):
         self._title = self._overlay(_OVERLAY)
         self._info = self._overlay(_OVERLAY)
         self._mode = self._overlay(_OVERLAY.replace("rgba(0, 0, 0, 150)", "rgba(20, 60, 140, 210)"))
+        self.heat_title = self._overlay(_OVERLAY + " font-weight: bold; font-size: 13px;")  # the heatmap's title
         self.legend = self._overlay(_OVERLAY)  # what the heatmap shows
-        self._scale_bar = self._overlay("background: transparent;")  # its colours, low to high
-        self._scale_bar.setPixmap(_colour_scale())
+        self.scale_bar = self._overlay("background: transparent;")  # its colours, low to high
+        self._scale_words = ("low", "high")
+        self.scale_bar.setPixmap(_colour_scale())
         self.placeholder = QLabel()
         self.placeholder.setTextFormat(Qt.TextFormat.PlainText)  # reasons quote file contents
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -218,10 +227,15 @@ class ImageViewer(QWidget):
         self._set_info("")
         self._update_overlays()
 
-    def set_heatmap(self, heat: np.ndarray | None, legend: str = "") -> None:
+    def set_heatmap(self, heat: np.ndarray | None, legend: str = "", title: str = "",
+                    scale: tuple[str, str] = ("low", "high")) -> None:
         """Draw a [0, 1] heatmap (e.g. Grad-CAM; any H x W, stretched over the image) in jet colours over
-        the image, with ``legend`` in the top right; None removes the map (a legend alone may stay,
-        e.g. "computing…"). Showing another image removes both."""
+        the image, with ``title`` (bold) over ``legend`` in the top right and, under them, the colour
+        scale with ``scale``'s words at its ends; None removes the map (a title and legend alone may
+        stay, e.g. "computing…"). Showing another image removes them all."""
+        if tuple(scale) != self._scale_words:
+            self._scale_words = tuple(scale)
+            self.scale_bar.setPixmap(_colour_scale(*scale))
         if heat is None or self.image is None or getattr(heat, "ndim", 0) != 2 or 0 in heat.shape:
             self.heatmap = None
             self._heat.clear()
@@ -233,6 +247,7 @@ class ImageViewer(QWidget):
             self._heat.setRect(QRectF(0, 0, w, h))
             self._heat.show()
         self.legend.setText(legend if self.image is not None else "")
+        self.heat_title.setText(title if self.image is not None else "")
         self._update_overlays()
 
     def add_corner_widget(self, widget: QWidget) -> None:
@@ -471,18 +486,19 @@ class ImageViewer(QWidget):
         self._info.setVisible(shown)
         self._mode.setText(f"Draw box: {self.boxes.draw_type}  (1-7 type, Esc cancels)")
         self._mode.setVisible(shown and self.boxes.drawing)
+        self.heat_title.setVisible(shown and bool(self.heat_title.text()))
         self.legend.setVisible(shown and bool(self.legend.text()))
-        self._scale_bar.setVisible(shown and self.heatmap is not None)
+        self.scale_bar.setVisible(shown and self.heatmap is not None)
         self._place_overlays()
 
     def _place_overlays(self) -> None:
         w, h, m = self._view.width(), self._view.height(), 10
-        for label in (self.badge, self._title, self._info, self._mode, self.legend):
+        for label in (self.badge, self._title, self._info, self._mode, self.heat_title, self.legend):
             label.adjustSize()
         self.badge.move(m, m)
         self._title.move(max(m, w - self._title.width() - m), m)
         y = m + (self._title.height() + 6 if self._title.isVisible() else 0)
-        for widget in (*self._corner, self.legend, self._scale_bar):  # under the title, right-aligned
+        for widget in (*self._corner, self.heat_title, self.legend, self.scale_bar):  # under the title, right-aligned
             if widget.isVisible():
                 widget.adjustSize()
                 widget.move(max(m, w - widget.width() - m), y)
