@@ -117,6 +117,9 @@ def cmd_experiment(args) -> int:
         if rf.read_config(out).get("executor") == "slurm":
             from spinegui.cli.jobs import submit_experiment
 
+            if _under_torchrun():
+                raise InputError(None, "--executor slurm does not run under torchrun: run it once, without torchrun")
+
             return submit_experiment(out, resume=True)
         if _under_torchrun():
             return _torchrun(out, None, resume=True)

@@ -481,7 +481,13 @@ def list_runs(runs_root: str | Path) -> list[RunSummary]:
     root = Path(runs_root)
     if is_run_dir(root):   # and an experiment's parts (its GANs and runs as jobs of their own), under it
         parts = sorted((p for p in (root / "parts").glob("*") if is_run_dir(p)), key=lambda p: p.name)
-        return [summarize(root)] + [replace(summarize(p), name=f"{root.name}/{p.name}") for p in parts]
+        out = [summarize(root)]
+        for part in parts:
+            try:
+                out.append(replace(summarize(part), name=f"{root.name}/{part.name}"))
+            except InputError:
+                continue   # a half-written part folder: not one we can show
+        return out
     else:
         try:
             candidates = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.name)

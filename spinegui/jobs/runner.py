@@ -374,6 +374,9 @@ def launch(kind: str, run_dir: Path, *, resume: bool, on_exit: Callable[[JobHand
     return JobHandle(run_dir, process=process, kind=kind, offset=offset, on_exit=on_exit)
 
 
+SPREAD_GRACE_S = 30.0   # a spread experiment's running parts: time to reach a checkpoint
+
+
 # --- cancelling a run of any process -------------------------------------------------------------
 def cancel_run(run_dir: str | Path, grace: float = DEFAULT_GRACE_S, *, wait: bool = True) -> str:
     """Cancel a run, whoever started it: the cancel file, then (after `grace`) a kill by pid, but only
@@ -387,8 +390,9 @@ def cancel_run(run_dir: str | Path, grace: float = DEFAULT_GRACE_S, *, wait: boo
     from spinegui.jobs import slurm
 
     if slurm.is_spread(run_dir):     # its work runs as SLURM jobs: cancel them all, through the folder
+        # its parts get time to see the cancel file and checkpoint before their jobs are killed
         return slurm.cancel_spread(run_dir, sorted(p for p in (run_dir / "parts").glob("*") if rf.is_run_dir(p)),
-                                   grace)
+                                   max(grace, SPREAD_GRACE_S))
     try:
         rf.request_cancel(run_dir)
     except OSError as exc:

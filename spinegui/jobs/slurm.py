@@ -88,21 +88,28 @@ def submit(folder: Path, tasks: Sequence[Task], settings: dict[str, Any], runner
         if after:
             extra["dependency"] = ("afterany:" if group[0].after_any else "afterok:") + ":".join(after)
         executor.update_parameters(**base, additional_parameters=extra, array_parallelism=256)
+        for task in group:    # before the job exists: a job that starts at once writes its own status
+            rf.update_status(task.run_dir, executor="slurm", owner_pid=None, owner_token=None,
+                             message="submitted to SLURM")
         with executor.batch():
             jobs = [executor.submit(runner, str(t.run_dir), t.target) for t in group]
         for task, job in zip(group, jobs):
             ids[task.name] = str(job.job_id)
-            rf.update_status(task.run_dir, executor="slurm", slurm_job=str(job.job_id), owner_pid=None,
-                             owner_token=None, message=f"SLURM job {job.job_id}")
         _record(folder, [{"name": t.name, "job_id": ids[t.name]} for t in group])
+        if rf.cancel_requested(folder):   # cancelled while submitting: submit no more
+            break
     return ids
 
 
+MAX_ARRAY = 1000     # SLURM's default MaxArraySize is 1001
+
+
 def _groups(tasks: Sequence[Task]) -> list[list[Task]]:
-    """Consecutive tasks with the same dependencies, one array each."""
+    """Consecutive tasks with the same dependencies, one array each (at most MAX_ARRAY tasks)."""
     groups: list[list[Task]] = []
     for task in tasks:
-        if groups and groups[-1][0].after == task.after and groups[-1][0].after_any == task.after_any:
+        if (groups and groups[-1][0].after == task.after and groups[-1][0].after_any == task.after_any
+                and len(groups[-1]) < MAX_ARRAY):
             groups[-1].append(task)
         else:
             groups.append([task])
@@ -131,8 +138,11 @@ def live_jobs(ids: Sequence[str]) -> list[str]:
     """The ids among `ids` that squeue still lists (array tasks by their array's id)."""
     if not ids or shutil.which("squeue") is None:
         return []
-    done = subprocess.run(["squeue", "-h", "-o", "%i %F", "-j", ",".join(ids)], capture_output=True, text=True,
-                          timeout=30)
+    try:
+        done = subprocess.run(["squeue", "-h", "-o", "%i %F", "-j", ",".join(ids)], capture_output=True,
+                              text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        raise InputError(None, "SLURM does not answer (squeue took more than 30 s)") from None
     listed = set()
     for line in done.stdout.split():
         listed.update(line.split("_")[0].split())
@@ -151,9 +161,14 @@ def cancel_spread(folder: str | Path, run_dirs: Sequence[Path], grace: float = 1
     while time.monotonic() < end and any(rf.read_status(d)["state"] == "running" for d in run_dirs
                                          if rf.is_run_dir(d)):
         time.sleep(0.2)
-    ids = [j["job_id"] for j in read_record(folder).get("jobs", [])]
+    jobs = read_record(folder).get("jobs", [])
+    # the collecting job first, so that it is not started by the others' ending
+    ids = [j["job_id"] for j in jobs if j["name"] == "finish"] + [j["job_id"] for j in jobs if j["name"] != "finish"]
     if ids and shutil.which("scancel"):
-        subprocess.run(["scancel", *ids], capture_output=True, timeout=60)
+        try:
+            subprocess.run(["scancel", *ids], capture_output=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            raise InputError(folder, "scancel did not answer within 60 s; run `spinegui cancel` again") from None
         end = time.monotonic() + 60      # a killed job stays COMPLETING for the cluster's KillWait
         while live_jobs(ids) and time.monotonic() < end:
             time.sleep(0.5)

@@ -133,6 +133,7 @@ def _spread_locally(r: _Run) -> bool:
     if not parts.run_parallel(r.ctx, r.cfg, r.plans, r.run_dir, workers, gpus):
         return False
     r.part = {"name": "finish"}
+    r.cfg = {**r.cfg, "part": r.part}      # fit_gans reads the GANs the parts trained
     r.ledger.merge([d / "compute.json" for d in parts.part_folders(r.run_dir)])
     return True
 
@@ -286,6 +287,8 @@ def _run_protocol(r: _Run, protocol: str) -> bool:
         return True
     synth = {}
     for _key, plan, model, index in _cells(r, pplans):   # the GANs are shared: each seed draws its own samples
+        if r.part.get("name") == "finish" and index:       # "finish" trains nothing: only the probe reads images
+            synth[plan.key, index] = None
         if (plan.key, index) not in synth:
             synth = {(plan.key, index): _synthetic(r, plan, gans, index)}   # one plan's images in memory
             if index == 0 and r.part.get("name") in (None, "finish"):   # not in a one-run part
@@ -433,8 +436,11 @@ def _trainer(r: _Run, plan, model: str, key: str, size: int, seed: int):
         augment=X.on_the_fly_augmenter(plan.strategy) if cfg["on_the_fly"] else None, dist=r.dist)
     if r.ctx.resume and trainer.restore():
         r.ctx.log(f"{key}: resumed at epoch {trainer.state['epoch']}")
-    if (model, size) not in r.flops:
-        r.flops[(model, size)] = flops_per_image(trainer.model, size, r.device)
+    if (model, size) not in r.flops:   # on its own RNG: a run's dropout stream must not depend on the run order
+        import torch
+
+        with torch.random.fork_rng(devices=[r.device] if r.device.type == "cuda" else []):
+            r.flops[(model, size)] = flops_per_image(trainer.model, size, r.device)
     return trainer
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import tempfile
 import time
 import zlib
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from spinegui.augment.presets import load_preset
 from spinegui.core import run_events as E
 from spinegui.core.dataset.cache import DEFAULT_TRAIN_SIZE, ImageCache
 from spinegui.core.dataset.vindr import LESION_TYPES
-from spinegui.core.dataset.workspace import atomic_write_bytes
+from spinegui.core.dataset.workspace import atomic_write_bytes, honour_umask
 from spinegui.gan import checkpoint as ck
 from spinegui.gan.data import load_gan_data
 from spinegui.gan.gate import (
@@ -95,13 +96,21 @@ def _open_store(path: Path, ids: list[str]) -> Store | None:
 def _write_store(path: Path, ids: list[str], size: int, fill) -> Store:
     """Make a store chunk by chunk (`fill(start, stop) -> uint16 array`) and rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")   # parts on other nodes may make the same store
+    # Parts on other nodes may make the same store at once: each its own temp file, the first one kept.
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint16, shape=(len(ids), size, size))
     for start in range(0, len(ids), CHUNK):
         stop = min(start + CHUNK, len(ids))
         array[start:stop] = fill(start, stop)
     array.flush()
     del array
+    honour_umask(tmp)
+    found = _open_store(path, ids)
+    if found is not None:       # another part finished the same store first: keep theirs
+        tmp.unlink(missing_ok=True)
+        return found
     os.replace(tmp, path)
     atomic_write_bytes(path.with_suffix(".json"), json.dumps({"ids": ids, "size": size}).encode())
     return Store(np.load(path, mmap_mode="r"), {i: n for n, i in enumerate(ids)})
@@ -367,12 +376,14 @@ def fit_gans(ctx, cfg: dict, index, ws, protocol: str, ids_by_class: dict[str, l
             atomic_write_bytes(run_dir / "sources.json", json.dumps(sources, indent=1).encode())
         model = slug(name)
         trainer = GanTrainer(settings, images, np.zeros(len(images), np.int64), [name], model, device, sub, dist)
-        if ctx.resume:
+        if ctx.resume or cfg.get("part"):   # a part (and "finish") reads the GAN its GAN part trained
             trainer.restore()
-        with ledger.stage("gan_train", protocol=protocol, strategies=strategies, gan_class=name) as rec:
-            first = trainer.critic_steps
-            finished = trainer.done or trainer.train()
-            rec["images"] = (trainer.critic_steps - first) * trainer.batch
+        finished = trainer.done
+        if not finished:
+            with ledger.stage("gan_train", protocol=protocol, strategies=strategies, gan_class=name) as rec:
+                first = trainer.critic_steps
+                finished = trainer.train()
+                rec["images"] = (trainer.critic_steps - first) * trainer.batch
         if not finished:
             return None
         D.barrier(dist)   # rank 0's checkpoint is on disk (train() waited for its writer)

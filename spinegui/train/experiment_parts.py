@@ -68,9 +68,9 @@ def part_dir(experiment: Path, part: Part) -> Path:
 def part_done(experiment: Path, part: Part) -> bool:
     if part.kind == "cell":
         return (Path(experiment) / "runs" / f"{part.name}.json").is_file()
-    if part.kind == "prepare":      # made by a part, or by the experiment's own job (local executor)
-        return all((Path(experiment) / name).is_file() for name in ("plan.json", "manifest.csv"))
     folder = part_dir(experiment, part)
+    if part.kind == "prepare" and not rf.is_run_dir(folder):   # made by the experiment's own job (local)
+        return all((Path(experiment) / name).is_file() for name in ("plan.json", "manifest.csv"))
     return rf.is_run_dir(folder) and rf.read_status(folder)["state"] == "done"
 
 
@@ -87,8 +87,11 @@ def prepare_part(experiment: Path, config: dict[str, Any], part: Part) -> Path:
 
     folder = part_dir(experiment, part)
     if rf.is_run_dir(folder):
-        if rf.refresh_status(folder)["state"] in rf.ACTIVE_STATES:
+        state = rf.refresh_status(folder)["state"]
+        if state in rf.ACTIVE_STATES:
             rf.update_status(folder, state="cancelled", message="superseded by a new submission")
+        elif state == "done":    # done, yet its output is gone (e.g. a run deleted to run it again)
+            rf.update_status(folder, state="cancelled", message="its output is missing: run again")
         prepare_resume(folder, PART_KIND)
         return folder
     keep = {k: v for k, v in config.items() if k not in ("kind", "created", "versions")}
@@ -105,7 +108,10 @@ def run_part(run_dir: str, target: str) -> str:
     status = rf.read_status(run_dir)
     child_main(run_dir, target, resume=bool(status.get("started")), in_process=True)
     seal_run(run_dir)
-    return rf.read_status(run_dir)["state"]
+    state = rf.read_status(run_dir)["state"]
+    if state != "done":   # the SLURM job fails too, so that `afterok` holds back the jobs that need it
+        raise RuntimeError(f"{Path(run_dir).name}: {state}")
+    return state
 
 
 def local_workers(cfg: dict, device_type: str) -> int:
@@ -156,7 +162,7 @@ def run_parallel(ctx, cfg: dict, plans, experiment: Path, workers: int, gpus: in
         for part in [p for p in todo if set(p.after) <= done][:len(free)]:
             todo.remove(part)
             worker = free.pop(0)
-            running[part.name] = (_launch(experiment, config, part, worker if gpus else None), worker)
+            running[part.name] = (_launch(experiment, config, part, worker % gpus if gpus else None), worker)
         time.sleep(0.2)
     return True
 
@@ -212,6 +218,8 @@ def submit(experiment: Path, config: dict[str, Any] | None = None, *, resume: bo
            overwrite: bool = False) -> dict[str, str]:
     """A new experiment folder from `config` (or, on resume, the existing one made ready), then its
     jobs submitted to SLURM; refused in one line, before anything is written, without a SLURM."""
+    from spinegui.core.errors import InputError
+    from spinegui.jobs import slurm
     from spinegui.jobs.runner import prepare
     from spinegui.jobs.slurm import require_slurm
 
@@ -219,20 +227,27 @@ def submit(experiment: Path, config: dict[str, Any] | None = None, *, resume: bo
     prepare("experiment", None if resume else config, experiment, resume=resume, overwrite=overwrite)
     try:
         return submit_slurm(experiment)
-    except BaseException:
-        if rf.read_status(experiment)["state"] == "queued":     # nothing will run it: say so in the folder
-            rf.update_status(experiment, state="failed", ended=rf.utc_now(), message="SLURM submission failed")
-        raise
+    except BaseException as exc:
+        # the jobs submitted before the failure are cancelled: nothing half-submitted runs on its own
+        slurm.cancel_spread(experiment, part_folders(experiment), grace=0)
+        rf.update_status(experiment, state="failed", ended=rf.utc_now(), message="SLURM submission failed")
+        if isinstance(exc, (InputError, KeyboardInterrupt)):
+            raise
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        raise InputError(experiment, f"SLURM submission failed: {lines[-1]}") from None
 
 
 def settle_parts(experiment: Path) -> None:
-    """At the end of a spread experiment: a part still queued will never run (SLURM cancelled it when
-    a job it needed failed); say so in its folder."""
+    """At the end of a spread experiment, every part's job has ended: one still queued never ran (SLURM
+    cancelled it when a job it needed failed), one still running was killed; say so in its folder."""
     for folder in part_folders(experiment):
         status = rf.read_status(folder)
         if status["state"] == "queued":
             rf.write_status(folder, {**status, "state": "cancelled", "ended": rf.utc_now(),
                                      "message": "never ran: a job it needed did not finish"})
+        elif status["state"] == "running":   # killed (time limit, memory, node) before it could say so
+            rf.write_status(folder, {**status, "state": "failed", "ended": rf.utc_now(),
+                                     "message": "its job ended without a final state (time limit, memory or node)"})
 
 
 def part_folders(experiment: Path) -> list[Path]:
