@@ -146,13 +146,22 @@ class ImageLoader(QObject):
         return True
 
     def shutdown(self) -> None:
-        self._stop_pool()
+        self._stop_pool(final=True)
         self._drop_private_dir()
 
-    def _stop_pool(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+    def _stop_pool(self, final: bool = False) -> None:
+        if self._pool is None:
+            return
+        pool, self._pool = self._pool, None
+        if not final:
+            pool.shutdown(wait=False, cancel_futures=True)
+            return
+        # At exit: end the decoder now (a full-resolution decode can take seconds), then join the pool's
+        # manager thread. One still running races the interpreter's exit hook on its wakeup pipe
+        # (Python 3.11: "Exception ignored ... Bad file descriptor" on stderr after a clean exit).
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _result(future) -> dict:
