@@ -25,9 +25,15 @@ STATE_COLOURS = {"running": "#1a7f37", "queued": "#9a6700", "failed": "#c01c28",
 def gan_runs(root: Path, extra: list[Path]):
     """(RunSummary, state as shown, progress words) of the GAN runs under `root` and of the run
     folders in `extra` (worker thread: it reads files)."""
-    runs = [r for r in list_runs(root) if r.kind == "gan"]
+    return run_rows("gan", root, extra)
+
+
+def run_rows(kind: str, root: Path | None, extra: list[Path], skip_kinds: tuple[str, ...] = ()):
+    """(RunSummary, state as shown, progress words) of the runs of `kind` under `root` and of the run
+    folders in `extra` (those of `skip_kinds` left out), as RunsList takes them (worker thread)."""
+    runs = [r for r in list_runs(root) if r.kind == kind] if root is not None else []
     for path in extra:
-        runs += [r for r in list_runs(path) if r.path not in {x.path for x in runs}]
+        runs += [r for r in list_runs(path) if r.path not in {x.path for x in runs} and r.kind not in skip_kinds]
     rows = []
     for r in runs:
         progress = run_progress(r)

@@ -28,13 +28,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from spinegui.cli.jobs import run_progress, shown_state
 from spinegui.core.errors import InputError
 from spinegui.core.results import experiment_folder as er
-from spinegui.jobs import list_runs, read_status
+from spinegui.jobs import read_status
 from spinegui.train.experiment_parts import PART_KIND
 from spinegui.ui.common.io_worker import IoWorker
-from spinegui.ui.gan.runs_list import RunsList
+from spinegui.ui.gan.runs_list import RunsList, run_rows
 from spinegui.ui.results.detail import RunDetail
 from spinegui.ui.results.experiment_jobs import POLL_MS, ExperimentJobsMixin
 from spinegui.ui.results.live import load_or_skeleton
@@ -44,20 +43,9 @@ ERROR_STYLE = "color: #c01c28;"
 
 
 def experiment_runs(root: Path | None, extra: list[Path]):
-    """(RunSummary, state as shown, progress words) of the experiment runs under `root` and of the run
-    folders in `extra`, as the runs list takes them (worker thread: it reads files)."""
-    runs = [r for r in list_runs(root) if r.kind == "experiment"] if root is not None else []
-    for path in extra:   # (a spread experiment's parts are followed in its live box, not listed)
-        runs += [r for r in list_runs(path) if r.path not in {x.path for x in runs} and r.kind != PART_KIND]
-    rows = []
-    for r in runs:
-        progress = run_progress(r)
-        try:
-            state = shown_state(read_status(r.path), r.path)
-        except InputError:   # gone or rewritten since it was listed
-            state = r.state
-        rows.append((r, state, "" if progress == "-" else progress))
-    return rows
+    """The experiment runs under `root` and in `extra`, as the runs list takes them (worker thread);
+    a spread experiment's parts are followed in its live box, not listed."""
+    return run_rows("experiment", root, extra, skip_kinds=(PART_KIND,))
 
 
 def _label(text: str = "", rich: bool = False) -> QLabel:
