@@ -284,7 +284,9 @@ class GanTrainer:
     def _report_average(self) -> None:
         """The finished model's last progress: its speed over all of its training, earlier sessions
         included (images / training seconds), not the last window's rate; its step is its last."""
-        rate = self.critic_steps * self.batch / max(self.seconds, 1e-9)
+        # the seconds of the final checkpoint (same steps): what a reader of the checkpoint computes too
+        seconds = getattr(self, "_saved_seconds", None) or self.seconds
+        rate = self.critic_steps * self.batch / max(seconds, 1e-9)
         self.ctx.emit(E.PROGRESS, model=self.model, epoch=max(1, min(self.epoch, self.s["epochs"])),
                       epochs=self.s["epochs"], step=self.critic_steps, total=self.critic_steps,
                       img_s=round(rate, 1), **_memory(self.device))
@@ -444,6 +446,7 @@ class GanTrainer:
         meta = self._meta() | {"step_in_epoch": self.step_in_epoch, "critic_steps": self.critic_steps,
                                "g_steps": self.g_steps, "sums": dict(self.sums), "done": self.done,
                                "budget_spent": self.budget_spent, "seconds": round(self.seconds, 3)}
+        self._saved_seconds = meta["seconds"]   # the final average uses these, as the checkpoint says
         tensors, ready = host_copy(tensors)
         ckpt_dir, model = self.ckpt_dir, self.model
         self.writer.submit(lambda: ck.save_full(ckpt_dir, model, tensors, meta), ready, key="full")

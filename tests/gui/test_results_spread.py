@@ -117,8 +117,10 @@ def test_a_spread_experiment_is_followed_through_its_folder(qtbot, tmp_path, ope
     assert grid.item(0, 0).text().startswith(f"{runs[0]['test']['accuracy']:.3f} · {runs[0]['test']['macro_f1']:.3f}")
     assert panel.key == safe_none and panel.exp.runs[safe_none]["key"] == safe_none   # its detail
     assert panel.detail.heatmap.classes == CLASSES
-    qtbot.waitUntil(lambda: live.bar.text() == "1/4 runs finished", timeout=10000)
-    assert "runs at once" not in live.status.text() and grid.item(1, 0).text() == "running: train"
+    # the bar (runs/*.json) and the status (the parts' folders) come from separate reads: wait for both
+    qtbot.waitUntil(lambda: live.bar.text() == "1/4 runs finished" and "runs at once" not in live.status.text(),
+                    timeout=10000)
+    assert grid.item(1, 0).text() == "running: train"
 
     start_part(exp, paper_none, 3)   # the newest running part is shown, its curves; its last epoch: eval
     qtbot.waitUntil(lambda: f"run <b>{paper_none}</b>" in live.status.text(), timeout=10000)
